@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Foresight",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "foresight", targets: ["foresight"]),
+        .executable(name: "foresight-node-simulator", targets: ["foresight-node-simulator"]),
+        .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
+        .library(name: "ControllerRuntime", targets: ["ControllerRuntime"]),
+        .library(name: "Forecasting", targets: ["Forecasting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, as system packages.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+
+        // Thin Swift layers over them; nothing above bypasses these.
+        .target(name: "HTTPTransport", dependencies: ["CCurl"]),
+        .target(name: "YAML", dependencies: ["CYAML"]),
+
+        // Kubernetes: pure types and request building; then config + client; then the runtime.
+        .target(name: "KubernetesCore"),
+        .target(name: "KubernetesClient", dependencies: [
+            "KubernetesCore", "HTTPTransport", "YAML",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ControllerRuntime", dependencies: [
+            "KubernetesClient", .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Forecasting: pure Swift, no Kubernetes; history sources separate.
+        .target(name: "Forecasting"),
+        .target(name: "ForecastSources", dependencies: ["Forecasting", "HTTPTransport", "KubernetesClient"]),
+
+        // Test support that is also shipped: the node simulator (plays kubelets and node agents).
+        .target(name: "NodeSimulator", dependencies: [
+            "KubernetesClient", "ControllerRuntime", "YAML", .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "foresight", dependencies: [
+            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], resources: [.copy("Resources/taylor.csv")]),
+        .executableTarget(name: "foresight-node-simulator", dependencies: [
+            "NodeSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
+        .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
+        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"]),
+        .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime"]),
+    ]
+)

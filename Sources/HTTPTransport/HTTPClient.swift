@@ -1,0 +1,367 @@
+import CCurl
+import Foundation
+
+/// An HTTP request as the transport sends it: method, absolute URL, headers and an optional body.
+public struct HTTPRequest: Sendable, Equatable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: Data?
+    /// Total time allowed for the exchange; `nil` means no limit (watches).
+    public var timeout: Duration?
+
+    public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: Data? = nil, timeout: Duration? = .seconds(60)) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+
+    public static func == (a: HTTPRequest, b: HTTPRequest) -> Bool {
+        a.method == b.method && a.url == b.url && a.body == b.body && a.timeout == b.timeout
+            && a.headers.map { "\($0.name):\($0.value)" } == b.headers.map { "\($0.name):\($0.value)" }
+    }
+}
+
+/// A complete response: status, headers (names lower-cased) and the whole body.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// One piece of a streamed response: the head once, then body chunks as they arrive.
+/// Chunks have no relation to message boundaries; framing is the reader's job.
+public enum HTTPStreamPart: Sendable {
+    case head(status: Int, headers: [String: String])
+    case body(Data)
+}
+
+/// Where trust and client identity come from. Each item may be given as a file or inline PEM bytes.
+public struct TLSConfiguration: Sendable, Equatable {
+    public var certificateAuthorityFile: String?
+    public var certificateAuthorityData: Data?
+    public var clientCertificateFile: String?
+    public var clientCertificateData: Data?
+    public var clientKeyFile: String?
+    public var clientKeyData: Data?
+    /// Only ever true when a user asked for it explicitly (`insecure-skip-tls-verify: true`).
+    public var insecureSkipVerify: Bool
+
+    public init(certificateAuthorityFile: String? = nil, certificateAuthorityData: Data? = nil,
+                clientCertificateFile: String? = nil, clientCertificateData: Data? = nil,
+                clientKeyFile: String? = nil, clientKeyData: Data? = nil, insecureSkipVerify: Bool = false) {
+        self.certificateAuthorityFile = certificateAuthorityFile
+        self.certificateAuthorityData = certificateAuthorityData
+        self.clientCertificateFile = clientCertificateFile
+        self.clientCertificateData = clientCertificateData
+        self.clientKeyFile = clientKeyFile
+        self.clientKeyData = clientKeyData
+        self.insecureSkipVerify = insecureSkipVerify
+    }
+}
+
+/// A failure below HTTP: connection refused, TLS failure, timeout, aborted transfer.
+public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
+    public var code: Int
+    public var message: String
+    public var method: String
+    public var url: String
+    public var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
+    public var isCancelled: Bool { code == Int(CURLE_ABORTED_BY_CALLBACK.rawValue) }
+    public var description: String { "\(method) \(url): \(message) (curl error \(code))" }
+}
+
+/// The one HTTP client of the project, over libcurl.
+///
+/// - TLS is verified unless the configuration says otherwise.
+/// - Easy handles are pooled and reused, so connections (and HTTP/2 sessions) are kept alive.
+/// - Every transfer runs on its own thread outside Swift's cooperative pool, so a long watch never
+///   starves the async tasks of the process.
+public final class HTTPClient: @unchecked Sendable {
+    public let tls: TLSConfiguration
+    public let connectTimeout: Duration
+    private let lock = NSLock()
+    private var idleHandles: [UnsafeMutableRawPointer] = []
+    private let maxIdleHandles = 8
+
+    public init(tls: TLSConfiguration = TLSConfiguration(), connectTimeout: Duration = .seconds(10)) {
+        HTTPClient.globalInit
+        self.tls = tls
+        self.connectTimeout = connectTimeout
+    }
+
+    deinit {
+        for h in idleHandles { curl_easy_cleanup(h) }
+    }
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+
+    /// Sends a request and returns the whole response. Non-2xx statuses are responses, not errors.
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, Error>) in
+            let thread = Thread { [self] in
+                let sink = BufferingSink()
+                do {
+                    try self.perform(request, sink: sink, cancelled: { false })
+                    cont.resume(returning: HTTPResponse(status: sink.status, headers: sink.headers, body: sink.body))
+                } catch {
+                    cont.resume(throwing: error)
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// Sends a request whose response is read as it arrives (a watch). The stream ends when the
+    /// server closes the response; cancelling the consuming task aborts the transfer.
+    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, Error> {
+        let (stream, continuation) = AsyncThrowingStream<HTTPStreamPart, Error>.makeStream()
+        let cancelled = CancelFlag()
+        continuation.onTermination = { _ in cancelled.set() }
+        let thread = Thread { [self] in
+            let sink = StreamingSink(continuation: continuation)
+            do {
+                try self.perform(request, sink: sink, cancelled: { cancelled.isSet })
+                continuation.finish()
+            } catch let error as HTTPTransportError where error.isCancelled && cancelled.isSet {
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        return stream
+    }
+
+    // MARK: - libcurl
+
+    private func checkout() -> UnsafeMutableRawPointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let h = idleHandles.popLast() { return h }
+        return curl_easy_init()
+    }
+
+    private func checkin(_ handle: UnsafeMutableRawPointer) {
+        curl_easy_reset(handle)
+        lock.lock()
+        if idleHandles.count < maxIdleHandles {
+            idleHandles.append(handle)
+            lock.unlock()
+        } else {
+            lock.unlock()
+            curl_easy_cleanup(handle)
+        }
+    }
+
+    private func perform(_ request: HTTPRequest, sink: ResponseSink, cancelled: @escaping @Sendable () -> Bool) throws {
+        let h = checkout()
+        defer { checkin(h) }
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(headerList) }
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        defer { errorBuffer.deallocate() }
+
+        let context = TransferContext(sink: sink, cancelled: cancelled)
+        let contextPointer = Unmanaged.passRetained(context).toOpaque()
+        defer { Unmanaged<TransferContext>.fromOpaque(contextPointer).release() }
+
+        fs_curl_setopt_string(h, CURLOPT_URL, request.url)
+        fs_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        fs_curl_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer)
+        fs_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        fs_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, connectTimeout.milliseconds)
+        fs_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1)
+        if let timeout = request.timeout { fs_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, timeout.milliseconds) }
+        fs_curl_setopt_string(h, CURLOPT_ACCEPT_ENCODING, "")  // accept whatever libcurl can decode
+
+        switch request.method {
+        case "GET": fs_curl_setopt_long(h, CURLOPT_HTTPGET, 1)
+        case "HEAD": fs_curl_setopt_long(h, CURLOPT_NOBODY, 1)
+        default: fs_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if let body = request.body {
+            context.requestBody = body
+            fs_curl_setopt_long(h, CURLOPT_UPLOAD, 0)
+            fs_curl_setopt_long(h, CURLOPT_POST, 1)
+            if request.method != "POST" { fs_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method) }
+            fs_curl_setopt_off(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            fs_curl_setopt_read_function(h, readCallback)
+            fs_curl_setopt_pointer(h, CURLOPT_READDATA, contextPointer)
+            // POSTFIELDS = nil with a read function makes libcurl read the body from the callback.
+            fs_curl_setopt_pointer(h, CURLOPT_POSTFIELDS, nil)
+        }
+        var hasExpect = false
+        for header in request.headers {
+            if header.name.lowercased() == "expect" { hasExpect = true }
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        if !hasExpect { headerList = curl_slist_append(headerList, "Expect:") }
+        fs_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList)
+
+        try applyTLS(h)
+
+        fs_curl_setopt_write_function(h, writeCallback)
+        fs_curl_setopt_pointer(h, CURLOPT_WRITEDATA, contextPointer)
+        fs_curl_setopt_header_function(h, headerCallback)
+        fs_curl_setopt_pointer(h, CURLOPT_HEADERDATA, contextPointer)
+        fs_curl_setopt_long(h, CURLOPT_NOPROGRESS, 0)
+        fs_curl_setopt_xferinfo_function(h, progressCallback)
+        fs_curl_setopt_pointer(h, CURLOPT_XFERINFODATA, contextPointer)
+
+        let code = curl_easy_perform(h)
+        if code != CURLE_OK {
+            var message = String(cString: errorBuffer)
+            if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
+            throw HTTPTransportError(code: Int(code.rawValue), message: message, method: request.method, url: request.url)
+        }
+        var status: Int = 0
+        fs_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        context.deliverHeadIfNeeded(status: status)
+    }
+
+    private func applyTLS(_ h: UnsafeMutableRawPointer) throws {
+        if tls.insecureSkipVerify {
+            fs_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 0)
+            fs_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 0)
+        } else {
+            fs_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1)
+            fs_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2)
+        }
+        if let file = tls.certificateAuthorityFile { fs_curl_setopt_string(h, CURLOPT_CAINFO, file) }
+        if var data = tls.certificateAuthorityData {
+            data.withUnsafeMutableBytes { fs_curl_setopt_blob(h, CURLOPT_CAINFO_BLOB, $0.baseAddress, $0.count) }
+        }
+        if let file = tls.clientCertificateFile { fs_curl_setopt_string(h, CURLOPT_SSLCERT, file) }
+        if var data = tls.clientCertificateData {
+            data.withUnsafeMutableBytes { fs_curl_setopt_blob(h, CURLOPT_SSLCERT_BLOB, $0.baseAddress, $0.count) }
+        }
+        if tls.clientCertificateFile != nil || tls.clientCertificateData != nil {
+            fs_curl_setopt_string(h, CURLOPT_SSLCERTTYPE, "PEM")
+        }
+        if let file = tls.clientKeyFile { fs_curl_setopt_string(h, CURLOPT_SSLKEY, file) }
+        if var data = tls.clientKeyData {
+            data.withUnsafeMutableBytes { fs_curl_setopt_blob(h, CURLOPT_SSLKEY_BLOB, $0.baseAddress, $0.count) }
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int {
+        let (s, atto) = components
+        return Int(s) * 1000 + Int(atto / 1_000_000_000_000_000)
+    }
+}
+
+// MARK: - transfer plumbing
+
+final class CancelFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+protocol ResponseSink: AnyObject {
+    func head(status: Int, headers: [String: String])
+    func body(_ data: Data)
+}
+
+final class BufferingSink: ResponseSink {
+    var status = 0
+    var headers: [String: String] = [:]
+    var body = Data()
+    func head(status: Int, headers: [String: String]) { self.status = status; self.headers = headers }
+    func body(_ data: Data) { body.append(data) }
+}
+
+final class StreamingSink: ResponseSink {
+    let continuation: AsyncThrowingStream<HTTPStreamPart, Error>.Continuation
+    init(continuation: AsyncThrowingStream<HTTPStreamPart, Error>.Continuation) { self.continuation = continuation }
+    func head(status: Int, headers: [String: String]) { continuation.yield(.head(status: status, headers: headers)) }
+    func body(_ data: Data) { continuation.yield(.body(data)) }
+}
+
+final class TransferContext {
+    let sink: ResponseSink
+    let cancelled: @Sendable () -> Bool
+    var requestBody = Data()
+    var readOffset = 0
+    var status = 0
+    var headers: [String: String] = [:]
+    var headDelivered = false
+
+    init(sink: ResponseSink, cancelled: @escaping @Sendable () -> Bool) {
+        self.sink = sink
+        self.cancelled = cancelled
+    }
+
+    func deliverHeadIfNeeded(status fallback: Int) {
+        guard !headDelivered else { return }
+        headDelivered = true
+        sink.head(status: status != 0 ? status : fallback, headers: headers)
+    }
+
+    func headerLine(_ line: String) {
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("HTTP/") {
+            // A new status line (after 100-continue or a redirect) starts a new head.
+            headers = [:]
+            let parts = trimmed.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        } else if let colon = trimmed.firstIndex(of: ":") {
+            let name = trimmed[..<colon].lowercased()
+            let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[name] = value
+        }
+    }
+}
+
+private let writeCallback: fs_curl_data_callback = { ptr, size, nmemb, userdata in
+    let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+    let count = size * nmemb
+    if context.cancelled() { return 0 }
+    context.deliverHeadIfNeeded(status: 0)
+    if count > 0, let ptr { context.sink.body(Data(bytes: ptr, count: count)) }
+    return count
+}
+
+private let headerCallback: fs_curl_data_callback = { ptr, size, nmemb, userdata in
+    let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+    let count = size * nmemb
+    if let ptr, count > 0 {
+        let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: count), as: UTF8.self)
+        context.headerLine(line)
+    }
+    return count
+}
+
+private let readCallback: fs_curl_data_callback = { ptr, size, nmemb, userdata in
+    let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+    let room = size * nmemb
+    let remaining = context.requestBody.count - context.readOffset
+    let n = min(room, remaining)
+    guard n > 0, let ptr else { return 0 }
+    context.requestBody.withUnsafeBytes { raw in
+        let src = raw.baseAddress!.advanced(by: context.readOffset)
+        UnsafeMutableRawPointer(ptr).copyMemory(from: src, byteCount: n)
+    }
+    context.readOffset += n
+    return n
+}
+
+private let progressCallback: fs_curl_xfer_callback = { userdata, _, _, _, _ in
+    let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+    return context.cancelled() ? 1 : 0
+}
