@@ -47,7 +47,7 @@ let package = Package(
             "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Resources/taylor.csv")]),
+        ]),
         .executableTarget(name: "foresight-node-simulator", dependencies: [
             "NodeSimulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The rolling-origin protocol: at each origin, train on exactly `train` before it, forecast
+/// `horizon` ahead, and score against what happened. Origins are one horizon apart.
+public struct BacktestProtocol: Sendable {
+    public var seasons: [Int64]
+    /// Where the first training window starts.
+    public var start: Int64
+    public var train: Int64
+    public var horizon: Int64
+    public var origins: Int
+    public var holidays: [String]
+
+    public init(seasons: [Int64], start: Int64, train: Int64, horizon: Int64, origins: Int, holidays: [String] = []) {
+        self.seasons = seasons
+        self.start = start
+        self.train = train
+        self.horizon = horizon
+        self.origins = origins
+        self.holidays = holidays
+    }
+}
+
+/// Scores of one model over all origins (means over origins).
+public struct BacktestScore: Sendable, Codable, Equatable {
+    public var model: String
+    /// Mean |actual − forecast| ÷ mean |y[t] − y[t − day]| over the training window.
+    public var maseDay: Double
+    /// Mean 200·|a − f| ÷ (|a| + |f|), in percent.
+    public var smape: Double
+    /// Share of actuals inside the 5 %–95 % interval, in percent.
+    public var coverage90: Double
+    /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator.
+    public var scaledPinball: Double
+    /// Fit plus forecast, after a warm-up, averaged over origins.
+    public var secondsPerOrigin: Double
+    /// What `auto` chose at each origin.
+    public var choices: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case model, maseDay = "MASE_d", smape = "sMAPE", coverage90 = "Cov90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", choices
+    }
+}
+
+public enum Backtest {
+    /// Runs the protocol for each model alone and for the engine's own choice (`auto`).
+    public static func run(_ series: TimeSeries, protocol p: BacktestProtocol, models: [any ForecastModel] = Forecaster.defaultModels,
+                           clock: () -> Double = { Date().timeIntervalSinceReferenceDate }) throws -> [BacktestScore] {
+        let regular = try SeriesRepair.regularize(series)
+        let cal = regular.calendar
+        let trainSteps = try cal.steps(forSeason: p.train)
+        let horizonSteps = try cal.steps(forSeason: p.horizon)
+        guard let startPosition = cal.position(of: p.start) else {
+            throw ForecastError(problem: "the start \(TimestampParser.format(p.start)) is not an observed time of the history")
+        }
+        let first = startPosition.index + trainSteps
+        let needed = first + (p.origins - 1) * horizonSteps + horizonSteps
+        guard startPosition.index >= 0, needed <= regular.count else {
+            throw ForecastError(problem: "the history is too short for \(p.origins) origins of \(DurationParser.format(p.horizon)) after \(DurationParser.format(p.train)) of training from \(TimestampParser.format(p.start)): \(needed) steps needed, \(regular.count) available")
+        }
+        let dayLag = try cal.steps(forSeason: 86400)
+        var scores: [BacktestScore] = []
+        let variants: [(String, [any ForecastModel])] = models.map { ($0.name, [$0]) } + [("auto", models)]
+        for (name, candidates) in variants {
+            let engine = Forecaster(candidates: candidates)
+            var mase = 0.0, smape = 0.0, cover = 0.0, pinball = 0.0, seconds = 0.0
+            var choices: [String] = []
+            for k in -1..<p.origins {
+                let origin = first + max(k, 0) * horizonSteps
+                let trainStart = origin - trainSteps
+                let window = RegularSeries(
+                    calendar: ObservationCalendar(step: cal.step, slots: cal.slots, weekdays: cal.weekdays, origin: cal.time(at: trainStart)),
+                    values: Array(regular.values[trainStart..<origin]), report: RepairReport())
+                let request = ForecastRequest(seasons: p.seasons, horizon: p.horizon, holidays: p.holidays)
+                let t0 = clock()
+                let forecast = try engine.forecast(window, request: request)
+                let elapsed = clock() - t0
+                if k < 0 { continue }  // warm-up
+                seconds += elapsed
+                choices.append(forecast.model)
+                let actual = Array(regular.values[origin..<(origin + horizonSteps)])
+                var scale = 0.0
+                for t in dayLag..<window.values.count { scale += abs(window.values[t] - window.values[t - dayLag]) }
+                scale /= Double(window.values.count - dayLag)
+                let lo = forecast.quantile(0.05)!, hi = forecast.quantile(0.95)!
+                var ae = 0.0, sm = 0.0, inside = 0.0, pl = 0.0
+                for h in 0..<horizonSteps {
+                    let a = actual[h], f = forecast.mean[h]
+                    ae += abs(a - f)
+                    sm += (abs(a) + abs(f)) > 0 ? 200 * abs(a - f) / (abs(a) + abs(f)) : 0
+                    if a >= lo[h] && a <= hi[h] { inside += 1 }
+                    pl += (pinballLoss(a, lo[h], 0.05) + pinballLoss(a, hi[h], 0.95)) / 2
+                }
+                let H = Double(horizonSteps)
+                mase += ae / H / scale
+                smape += sm / H
+                cover += 100 * inside / H
+                pinball += pl / H / scale
+            }
+            let n = Double(p.origins)
+            scores.append(BacktestScore(model: name, maseDay: mase / n, smape: smape / n, coverage90: cover / n, scaledPinball: pinball / n,
+                                        secondsPerOrigin: seconds / n, choices: name == "auto" ? choices : nil))
+        }
+        return scores
+    }
+
+    static func pinballLoss(_ actual: Double, _ predicted: Double, _ q: Double) -> Double {
+        actual >= predicted ? q * (actual - predicted) : (1 - q) * (predicted - actual)
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+
+/// What to forecast: seasons and horizon as durations, quantiles, holidays.
+public struct ForecastRequest: Sendable {
+    /// Season lengths in seconds (`1d` = 86400, `7d` = 604800).
+    public var seasons: [Int64]
+    /// How far ahead, in seconds.
+    public var horizon: Int64
+    /// Quantiles to report besides the mean; 0.5, 0.9, 0.95 and 0.99 are always included.
+    public var quantiles: [Double]
+    /// Holiday dates (`YYYY-MM-DD`): kept out of fitting, forecast from past holidays' profile.
+    public var holidays: [String]
+    /// Restrict the candidates to these model names (nil: all).
+    public var models: [String]?
+
+    public init(seasons: [Int64] = [86400, 604800], horizon: Int64 = 86400, quantiles: [Double] = [], holidays: [String] = [], models: [String]? = nil) {
+        self.seasons = seasons
+        self.horizon = horizon
+        self.quantiles = quantiles
+        self.holidays = holidays
+        self.models = models
+    }
+}
+
+/// A forecast as a distribution per step: mean and quantiles, with what produced it.
+public struct Forecast: Sendable {
+    public var times: [Int64]
+    public var mean: [Double]
+    /// Quantile level → one value per step.
+    public var quantiles: [Double: [Double]]
+    /// The model or combination chosen, e.g. `holt-winters+seasonal-ar`.
+    public var model: String
+    /// Weights of the combined models.
+    public var weights: [String: Double]
+    /// The engine's own out-of-sample accuracy on the last part of the history.
+    public var accuracy: Accuracy
+    /// Repairs and fallbacks, in words.
+    public var notes: [String]
+    public var step: Int64
+
+    /// Accuracy of the chosen forecast over the engine's inner rolling origins.
+    public struct Accuracy: Sendable, Codable, Equatable {
+        /// Mean absolute error ÷ mean absolute one-day-ago change.
+        public var mase: Double
+        /// Mean absolute percentage error (0.06 = 6 %).
+        public var mape: Double
+        /// Share of actuals inside the central 90 % interval, measured after calibration with
+        /// errors from other origins (an honest estimate).
+        public var intervalCoverage: Double
+        public var origins: Int
+    }
+
+    public func quantile(_ q: Double) -> [Double]? {
+        quantiles.first(where: { abs($0.key - q) < 1e-9 })?.value
+    }
+}
+
+/// Why a forecast could not be made.
+public struct ForecastError: Error, CustomStringConvertible, Sendable {
+    public var problem: String
+    public var description: String { problem }
+}
+
+/// The forecasting engine: repairs the history, runs every candidate model, chooses or combines
+/// them by its own rolling-origin evaluation on the last part of the history, and turns the
+/// chosen forecast's out-of-sample errors at each lead time into quantiles.
+public struct Forecaster: Sendable {
+    public var candidates: [any ForecastModel]
+
+    public static let defaultModels: [any ForecastModel] = [
+        MultiSeasonalHoltWinters(), SeasonalDecomposition(), SeasonalAutoregression(), SeasonalNaive(),
+    ]
+
+    public init(candidates: [any ForecastModel] = Forecaster.defaultModels) {
+        self.candidates = candidates
+    }
+
+    public func forecast(_ series: TimeSeries, request: ForecastRequest) throws -> Forecast {
+        try forecast(try SeriesRepair.regularize(series), request: request)
+    }
+
+    public func forecast(_ series: RegularSeries, request: ForecastRequest) throws -> Forecast {
+        var notes = series.report.notes
+        let cal = series.calendar
+        let y = series.values
+        let n = y.count
+        let horizon: Int
+        if request.horizon % cal.step == 0 { horizon = try cal.steps(forSeason: request.horizon) } else {
+            horizon = Int((Double(request.horizon) / Double(cal.step)).rounded(.up))
+        }
+        guard horizon > 0 else { throw ForecastError(problem: "the horizon must be at least one step (\(DurationParser.format(cal.step)))") }
+        var seasons: [Int] = []
+        for s in request.seasons.sorted() {
+            let steps = try cal.steps(forSeason: s)
+            if steps <= 1 { notes.append("season \(DurationParser.format(s)) is not longer than one step and was ignored"); continue }
+            if n < 2 * steps {
+                notes.append("season \(DurationParser.format(s)) needs \(2 * steps) steps of history, only \(n) available: it was left out")
+                continue
+            }
+            if !seasons.contains(steps) { seasons.append(steps) }
+        }
+
+        // Holidays: excluded from fitting; future ones forecast from past holidays' profile.
+        let holidayDays = Set(try request.holidays.map { d -> Int64 in
+            guard let t = TimestampParser.parse(d) else { throw ForecastError(problem: "holiday \"\(d)\" is not a date (YYYY-MM-DD)") }
+            return t.floorDiv(86400)
+        })
+        let excluded = (0..<n).map { holidayDays.contains(series.time(at: $0).floorDiv(86400)) }
+        let futureTimes = (0..<horizon).map { series.time(at: n + $0) }
+
+        let levels = Array(Set([0.5, 0.9, 0.95, 0.99, 0.05, 0.1] + request.quantiles)).sorted()
+        for q in levels where !(q > 0 && q < 1) { throw ForecastError(problem: "quantile \(q) must be between 0 and 1") }
+
+        // Evaluation window: the last two weeks (or a quarter of a short history), whole horizons only.
+        let day = cal.stepsPerDay > 1 ? min(cal.stepsPerDay, n) : max(seasons.first ?? 1, 1)
+        let evalSpan = min(max(2 * (seasons.last ?? day), 14 * day / max(cal.weekdays.count, 1) * cal.weekdays.count / 7 * 1), n / 4)
+        let candidates = self.candidates.filter { m in request.models.map { $0.contains(m.name) } ?? true }
+        guard !candidates.isEmpty else { throw ForecastError(problem: "no model named \(request.models ?? [])") }
+
+        var runs: [ModelRun] = []
+        var origins: [Int] = []
+        if !seasons.isEmpty && evalSpan >= horizon + 1 {
+            let fitEnd = n - evalSpan
+            let stride = max(1, (evalSpan - horizon) / 160)
+            origins = Array(Swift.stride(from: fitEnd, through: n - horizon, by: stride))
+            let input = ModelInput(y: y, seasons: seasons, fitEnd: fitEnd, origins: origins, horizon: horizon, excluded: excluded)
+            for m in candidates where fitEnd >= m.minimumHistory(seasons: seasons) {
+                if let r = m.run(input), r.final.allSatisfy(\.isFinite) { runs.append(r) }
+            }
+        }
+        if runs.isEmpty {
+            notes.append("too little history for seasonal models (\(n) steps): forecasting the recent level")
+            return try levelForecast(series, horizon: horizon, levels: levels, futureTimes: futureTimes, notes: notes)
+        }
+
+        // Errors of each run at each origin and lead.
+        func errors(_ f: [[Double]]) -> [[Double]] {
+            origins.indices.map { i in (0..<horizon).map { h in y[origins[i] + h] - f[i][h] } }
+        }
+        func mae(_ e: [[Double]]) -> Double {
+            var s = 0.0, c = 0
+            for (i, row) in e.enumerated() { for (h, v) in row.enumerated() where !excluded[origins[i] + h] { s += abs(v); c += 1 } }
+            return c > 0 ? s / Double(c) : .infinity
+        }
+        let runErrors = runs.map { mae(errors($0.originForecasts)) }
+        let ranked = runs.indices.sorted { runErrors[$0] < runErrors[$1] }
+
+        // Candidates: each model, and equal-weight combinations of the best two and three.
+        var options: [(indices: [Int], weights: [Double])] = runs.indices.map { ([$0], [1]) }
+        for k in [2, 3] where ranked.count >= k {
+            options.append((Array(ranked.prefix(k)), [Double](repeating: 1 / Double(k), count: k)))
+        }
+        func combine(_ o: (indices: [Int], weights: [Double]), _ pick: (ModelRun) -> [[Double]]) -> [[Double]] {
+            var out = pick(runs[o.indices[0]]).map { $0.map { $0 * o.weights[0] } }
+            for (j, idx) in o.indices.enumerated().dropFirst() {
+                let f = pick(runs[idx])
+                for i in out.indices { for h in out[i].indices { out[i][h] += o.weights[j] * f[i][h] } }
+            }
+            return out
+        }
+        let scored = options.map { o in (o, mae(errors(combine(o, { $0.originForecasts })))) }
+        let chosen = scored.min { $0.1 < $1.1 }!.0
+        let chosenOrigins = combine(chosen, { $0.originForecasts })
+        var mean = combine(chosen, { [$0.final] })[0]
+        let chosenErrors = errors(chosenOrigins)
+
+        // Quantiles: per lead, from the errors at nearby leads over all inner origins.
+        let window = max(1, horizon / 24)
+        func offsets(lead h: Int, rows: [Int]) -> [Double] {
+            var e: [Double] = []
+            for i in rows { for l in max(0, h - window)...min(horizon - 1, h + window) where !excluded[origins[i] + l] { e.append(chosenErrors[i][l]) } }
+            return e.sorted()
+        }
+        let allRows = Array(origins.indices)
+        var quantiles: [Double: [Double]] = [:]
+        var perLeadErrors: [[Double]] = []
+        for h in 0..<horizon { perLeadErrors.append(offsets(lead: h, rows: allRows)) }
+        for q in levels { quantiles[q] = (0..<horizon).map { mean[$0] + quantile(sorted: perLeadErrors[$0], q) } }
+
+        // Honest coverage: calibrate on the first half of the origins, count hits on the second.
+        var hits = 0, total = 0
+        let half = origins.count / 2
+        if half >= 2 {
+            for h in 0..<horizon {
+                let e = offsets(lead: h, rows: Array(0..<half))
+                let lo = quantile(sorted: e, 0.05), hi = quantile(sorted: e, 0.95)
+                for i in half..<origins.count where !excluded[origins[i] + h] {
+                    let err = chosenErrors[i][h]
+                    if err >= lo && err <= hi { hits += 1 }
+                    total += 1
+                }
+            }
+        }
+        let dayLag = seasons.first ?? 1
+        var naiveScale = 0.0
+        for t in dayLag..<n { naiveScale += abs(y[t] - y[t - dayLag]) }
+        naiveScale /= Double(max(n - dayLag, 1))
+        var ape = 0.0, apeCount = 0
+        for (i, row) in chosenErrors.enumerated() { for (h, e) in row.enumerated() where abs(y[origins[i] + h]) > 1e-9 { ape += abs(e / y[origins[i] + h]); apeCount += 1 } }
+        let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
+                                         intervalCoverage: total > 0 ? Double(hits) / Double(total) : .nan, origins: origins.count)
+
+        // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
+        let futureHoliday = futureTimes.map { holidayDays.contains($0.floorDiv(86400)) }
+        if futureHoliday.contains(true) {
+            let profile = holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
+            for h in 0..<horizon where futureHoliday[h] {
+                let slot = Int((futureTimes[h] - futureTimes[h].floorDiv(86400) * 86400) / cal.step)
+                guard let value = profile.values[slot] else { continue }
+                let shift = value - mean[h]
+                mean[h] = value
+                for q in levels { quantiles[q]![h] += shift }
+            }
+            notes.append(profile.note)
+        }
+        let spikes = runs[chosen.indices[0]].spikesDampened
+        if spikes > 0 { notes.append("\(spikes) spikes were dampened while fitting") }
+        let name = chosen.indices.map { runs[$0].name }.joined(separator: "+")
+        var weights: [String: Double] = [:]
+        for (j, i) in chosen.indices.enumerated() { weights[runs[i].name] = chosen.weights[j] }
+        return Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: name, weights: weights, accuracy: accuracy, notes: notes, step: cal.step)
+    }
+
+    /// Values per slot of the day for a holiday: the mean of past holidays, else of the quietest weekday.
+    func holidayProfile(_ series: RegularSeries, excluded: [Bool], holidayDays: Set<Int64>) -> (values: [Int: Double], note: String) {
+        let cal = series.calendar
+        var sums: [Int: Double] = [:], counts: [Int: Double] = [:]
+        for t in 0..<series.count where excluded[t] {
+            let time = series.time(at: t)
+            let slot = Int((time - time.floorDiv(86400) * 86400) / cal.step)
+            sums[slot, default: 0] += series.values[t]; counts[slot, default: 0] += 1
+        }
+        if !sums.isEmpty {
+            return (sums.mapValues { $0 } .reduce(into: [:]) { $0[$1.key] = $1.value / counts[$1.key]! }, "holidays in the horizon were forecast from the profile of \(Int(counts.values.max() ?? 0)) past holiday(s)")
+        }
+        // The quietest weekday of the last week.
+        let week = min(cal.stepsPerWeek, series.count)
+        var byDay: [Int64: [Int: Double]] = [:]
+        for t in (series.count - week)..<series.count {
+            let time = series.time(at: t)
+            byDay[time.floorDiv(86400), default: [:]][Int((time - time.floorDiv(86400) * 86400) / cal.step)] = series.values[t]
+        }
+        let quietest = byDay.min { a, b in a.value.values.reduce(0, +) / Double(a.value.count) < b.value.values.reduce(0, +) / Double(b.value.count) }
+        return (quietest?.value ?? [:], "holidays in the horizon were forecast from the quietest day of the last week (no past holiday in the history)")
+    }
+
+    /// The fallback for short histories: the mean of the recent values, with quantiles from the
+    /// spread of one-step changes growing with the square root of the lead.
+    func levelForecast(_ series: RegularSeries, horizon: Int, levels: [Double], futureTimes: [Int64], notes: [String]) throws -> Forecast {
+        let y = series.values
+        let recent = Array(y.suffix(max(3, min(y.count, 12))))
+        let level = recent.reduce(0, +) / Double(recent.count)
+        var diffs: [Double] = []
+        for t in 1..<y.count { diffs.append(y[t] - y[t - 1]) }
+        let sortedDiffs = diffs.sorted()
+        var quantiles: [Double: [Double]] = [:]
+        for q in levels { quantiles[q] = (0..<horizon).map { h in level + quantile(sorted: sortedDiffs, q) * Double(h + 1).squareRoot() } }
+        return Forecast(times: futureTimes, mean: [Double](repeating: level, count: horizon), quantiles: quantiles, model: "level", weights: ["level": 1],
+                        accuracy: Forecast.Accuracy(mase: .nan, mape: .nan, intervalCoverage: .nan, origins: 0), notes: notes, step: series.calendar.step)
+    }
+}
