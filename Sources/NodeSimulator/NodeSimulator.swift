@@ -1,0 +1,409 @@
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import KubernetesCore
+import Logging
+
+/// The annotations of the node-update handshake (see the README).
+public enum UpdateHandshake {
+    public static let state = "foresight.dev/update"
+    public static let window = "foresight.dev/update-window"
+    public static let message = "foresight.dev/update-message"
+    public static let targetOSImage = "foresight.dev/update-target-os-image"
+    public static let targetKernel = "foresight.dev/update-target-kernel-version"
+    public static let requested = "requested", inProgress = "in-progress", done = "done", failed = "failed"
+}
+
+/// How the simulated fleet looks and behaves.
+public struct SimulatorConfiguration: Sendable {
+    public struct NodeGroup: Sendable {
+        public var namePrefix: String
+        public var count: Int
+        public var labels: [String: String]
+        public var cpu: String
+        public var memory: String
+        public var pods: Int
+        public init(namePrefix: String, count: Int, labels: [String: String] = [:], cpu: String = "8", memory: String = "32Gi", pods: Int = 110) {
+            self.namePrefix = namePrefix
+            self.count = count
+            self.labels = labels
+            self.cpu = cpu
+            self.memory = memory
+            self.pods = pods
+        }
+    }
+
+    public var groups: [NodeGroup]
+    /// Lease renewal period; the node lifecycle controller reads leases as heartbeats.
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// How often the Ready condition's heartbeat time is refreshed.
+    public var statusInterval: Duration = .seconds(30)
+    /// How long after binding a pod turns Running and Ready.
+    public var podStartDelay: Duration = .seconds(1)
+    /// Longest a terminating pod lingers (its grace period, capped by this).
+    public var maxTerminationDelay: Duration = .seconds(2)
+    /// How long a simulated OS update (reboot) takes.
+    public var updateDelay: Duration = .seconds(3)
+    /// Share of updates that fail (0…1); decided per node name so a run is reproducible.
+    public var updateFailureShare: Double = 0
+    public var osImage = "Debian GNU/Linux 12 (bookworm)"
+    public var kernelVersion = "6.1.0-27-amd64"
+    /// Used when the node carries no target annotations.
+    public var updateTargetOSImage: String?
+    public var updateTargetKernel: String?
+    /// How long a node pool takes to provide a new node.
+    public var provisioningDelay: Duration = .seconds(3)
+    public var poolNamespace = "default"
+
+    public init(groups: [NodeGroup]) { self.groups = groups }
+}
+
+/// Plays the kubelets and node agents of a fleet of nodes against a real API server, like KWOK:
+/// registers nodes and keeps their heartbeats fresh, runs pods bound to them (Running and Ready
+/// after a delay), finishes graceful deletions, performs the node-update handshake, and follows
+/// `NodePool` scale targets by adding and removing nodes.
+public actor NodeSimulator {
+    public let client: KubernetesClient
+    public let configuration: SimulatorConfiguration
+    let logger: Logger
+    /// Nodes this simulator plays, by name.
+    private var owned: Set<String> = []
+    private var labelsOf: [String: [String: String]] = [:]
+    private var groupOf: [String: SimulatorConfiguration.NodeGroup] = [:]
+    private var bootIDs: [String: String] = [:]
+    private var nodeInfo: [String: (os: String, kernel: String)] = [:]
+    private var rebooting: Set<String> = []
+    private var startedPods: Set<String> = []
+    private var finishingPods: Set<String> = []
+    private var pendingPools: [String: Int] = [:]
+    /// Heartbeat lateness seen, for the capacity benchmark.
+    public private(set) var maxHeartbeatLag: Double = 0
+    public private(set) var podsStarted = 0
+
+    public static let poolResource = APIResource(group: "simulator.foresight.dev", version: "v1alpha1", plural: "nodepools", kind: "NodePool", namespaced: true)
+    public static let poolLabel = "simulator.foresight.dev/node-pool"
+    public static let simulatedLabel = "simulator.foresight.dev/simulated"
+
+    public init(client: KubernetesClient, configuration: SimulatorConfiguration, logger: Logger = Logger(label: "foresight.nodesim")) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Registers the configured nodes, then runs every loop until cancelled.
+    public func run() async throws {
+        for g in configuration.groups {
+            for i in 0..<g.count { try await register(name: "\(g.namePrefix)\(i)", group: g, extraLabels: [:]) }
+        }
+        logger.info("registered \(owned.count) nodes")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.heartbeatLoop() }
+            group.addTask { await self.statusLoop() }
+            group.addTask { await self.podLoop() }
+            group.addTask { await self.nodeLoop() }
+            group.addTask { await self.poolLoop() }
+            await group.waitForAll()
+        }
+    }
+
+    // MARK: nodes
+
+    func register(name: String, group: SimulatorConfiguration.NodeGroup, extraLabels: [String: String]) async throws {
+        var labels = group.labels.merging(extraLabels) { $1 }
+        labels["kubernetes.io/hostname"] = name
+        labels["kubernetes.io/os"] = "linux"
+        labels[Self.simulatedLabel] = "true"
+        let existing = try await client.getIfExists(Node.self, name: name)
+        let boot = existing?.status?.nodeInfo?.bootID ?? UUID().uuidString.lowercased()
+        let os = existing?.status?.nodeInfo?.osImage ?? configuration.osImage
+        let kernel = existing?.status?.nodeInfo?.kernelVersion ?? configuration.kernelVersion
+        owned.insert(name)
+        labelsOf[name] = labels
+        groupOf[name] = group
+        bootIDs[name] = boot
+        nodeInfo[name] = (os, kernel)
+        if existing == nil {
+            let body: JSONValue = [
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": ["name": .string(name), "labels": .object(labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })],
+                "spec": ["providerID": .string("simulated://\(name)")],
+                "status": statusBody(name: name, ready: true),
+            ]
+            do { try await client.create(Node.self, body: body) } catch let e as ClientError where e.apiError?.isAlreadyExists == true {}
+        }
+        _ = try? await client.patchStatus(Node.self, name: name, status: statusBody(name: name, ready: !rebooting.contains(name)))
+    }
+
+    func statusBody(name: String, ready: Bool) -> JSONValue {
+        let now = Timestamp.format(Date())
+        let g = groupOf[name]!
+        let info = nodeInfo[name]!
+        let resources: JSONValue = ["cpu": .string(g.cpu), "memory": .string(g.memory), "pods": .string(String(g.pods))]
+        return [
+            "capacity": resources, "allocatable": resources,
+            "conditions": [[
+                "type": "Ready", "status": .string(ready ? "True" : "False"),
+                "reason": .string(ready ? "KubeletReady" : "KubeletNotReady"),
+                "message": .string(ready ? "simulated kubelet is posting ready status" : "simulated node is rebooting"),
+                "lastHeartbeatTime": .string(now), "lastTransitionTime": .string(now),
+            ]],
+            "nodeInfo": [
+                "bootID": .string(bootIDs[name]!), "osImage": .string(info.os), "kernelVersion": .string(info.kernel),
+                "machineID": .string(name), "systemUUID": .string(name), "kubeletVersion": "v1.20.2", "kubeProxyVersion": "v1.20.2",
+                "containerRuntimeVersion": "simulated://1", "operatingSystem": "linux", "architecture": "amd64",
+            ],
+            "addresses": [["type": "InternalIP", "address": "10.0.0.1"], ["type": "Hostname", "address": .string(name)]],
+        ]
+    }
+
+    func heartbeatLoop() async {
+        while !Task.isCancelled {
+            let started = Date()
+            let names = owned.sorted()
+            await forEachConcurrently(names, width: 16) { name in
+                let now = Timestamp.formatMicro(Date())
+                let body: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                       "metadata": ["name": .string(name), "namespace": "kube-node-lease"],
+                                       "spec": ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": .string(now)]]
+                do { try await self.client.apply(Lease.self, namespace: "kube-node-lease", name: name, body: body, fieldManager: "foresight-node-simulator") } catch {
+                    self.logger.warning("lease of \(name): \(error)")
+                }
+            }
+            let took = Date().timeIntervalSince(started)
+            let interval = Double(configuration.heartbeatInterval.components.seconds)
+            maxHeartbeatLag = max(maxHeartbeatLag, took - interval)
+            try? await Task.sleep(for: .seconds(max(0.1, interval - took)))
+        }
+    }
+
+    func statusLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.statusInterval)
+            let names = owned.sorted()
+            await forEachConcurrently(names, width: 16) { name in
+                await self.postStatus(name)
+            }
+        }
+    }
+
+    func postStatus(_ name: String) async {
+        guard owned.contains(name) else { return }
+        let ready = !rebooting.contains(name)
+        let status = statusBody(name: name, ready: ready)
+        do { try await client.patchStatus(Node.self, name: name, status: status) } catch {
+            logger.warning("status of \(name): \(error)")
+        }
+    }
+
+    // MARK: pods
+
+    func podLoop() async {
+        let watcher = Watcher<Pod>(client: client, fieldSelector: "spec.nodeName!=", logger: logger)
+        for await event in watcher.events() {
+            switch event {
+            case .restarted(let pods): for p in pods { handle(p) }
+            case .applied(let p): handle(p)
+            case .deleted(let p): startedPods.remove(p.metadata.uid ?? ""); finishingPods.remove(p.metadata.uid ?? "")
+            }
+        }
+    }
+
+    func handle(_ pod: Pod) {
+        guard let node = pod.spec?.nodeName, owned.contains(node), let uid = pod.metadata.uid else { return }
+        if pod.metadata.deletionTimestamp != nil {
+            guard !finishingPods.contains(uid) else { return }
+            finishingPods.insert(uid)
+            let grace = Double(pod.metadata.deletionGracePeriodSeconds ?? 30)
+            let delay = min(grace, Double(configuration.maxTerminationDelay.components.seconds))
+            Task {
+                try? await Task.sleep(for: .seconds(delay))
+                do {
+                    try await self.client.delete(Pod.resource, namespace: pod.namespace, name: pod.name, options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: uid))
+                } catch let e as ClientError where e.apiError?.isNotFound == true || e.apiError?.isConflict == true {
+                } catch {
+                    self.logger.warning("finishing deletion of \(pod.key): \(error)")
+                    await self.forgetFinishing(uid)
+                }
+            }
+            return
+        }
+        guard !pod.isReady, !pod.isFinished, !startedPods.contains(uid), !rebooting.contains(node) else { return }
+        startedPods.insert(uid)
+        Task {
+            try? await Task.sleep(for: self.configuration.podStartDelay)
+            await self.markRunning(pod, ready: true)
+        }
+    }
+
+    func forgetFinishing(_ uid: String) { finishingPods.remove(uid) }
+
+    func markRunning(_ pod: Pod, ready: Bool) async {
+        let now = Timestamp.format(Date())
+        let flag: JSONValue = .string(ready ? "True" : "False")
+        let status: JSONValue = [
+            "phase": "Running", "podIP": "10.244.0.10", "hostIP": "10.0.0.1", "startTime": .string(pod.status?.startTime ?? now),
+            "conditions": [
+                ["type": "Initialized", "status": "True", "lastTransitionTime": .string(now)],
+                ["type": "Ready", "status": flag, "lastTransitionTime": .string(now)],
+                ["type": "ContainersReady", "status": flag, "lastTransitionTime": .string(now)],
+                ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
+            ],
+        ]
+        do {
+            try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status)
+            if ready { podsStarted += 1 }
+        } catch let e as ClientError where e.apiError?.isNotFound == true {
+        } catch {
+            logger.warning("starting \(pod.key): \(error)")
+            startedPods.remove(pod.metadata.uid ?? "")
+        }
+    }
+
+    // MARK: the update agent
+
+    func nodeLoop() async {
+        let watcher = Watcher<Node>(client: client, labelSelector: "\(Self.simulatedLabel)=true", logger: logger)
+        for await event in watcher.events() {
+            switch event {
+            case .restarted(let nodes): for n in nodes { observe(n) }
+            case .applied(let n): observe(n)
+            case .deleted: break
+            }
+        }
+    }
+
+    func observe(_ node: Node) {
+        guard owned.contains(node.name), node.metadata.annotations?[UpdateHandshake.state] == UpdateHandshake.requested,
+              !rebooting.contains(node.name) else { return }
+        rebooting.insert(node.name)
+        Task { await self.performUpdate(node) }
+    }
+
+    /// The agent's side of the handshake: in-progress, go NotReady, reboot into the target, come back, done (or failed).
+    func performUpdate(_ node: Node) async {
+        let name = node.name
+        let annotations = node.metadata.annotations ?? [:]
+        let fails = Self.decides(name: name, share: configuration.updateFailureShare)
+        do {
+            try await client.patch(Node.self, name: name, body: ["metadata": ["annotations": [UpdateHandshake.state: .string(UpdateHandshake.inProgress)]]])
+            await postStatus(name)
+            try await Task.sleep(for: configuration.updateDelay)
+            if fails {
+                rebooting.remove(name)
+                await postStatus(name)
+                try await client.patch(Node.self, name: name, body: ["metadata": ["annotations": [
+                    UpdateHandshake.state: .string(UpdateHandshake.failed), UpdateHandshake.message: "simulated update failure"]]])
+                logger.info("update of \(name) failed (simulated)")
+                return
+            }
+            let os = annotations[UpdateHandshake.targetOSImage] ?? configuration.updateTargetOSImage ?? nodeInfo[name]!.os
+            let kernel = annotations[UpdateHandshake.targetKernel] ?? configuration.updateTargetKernel ?? nodeInfo[name]!.kernel
+            bootIDs[name] = UUID().uuidString.lowercased()
+            nodeInfo[name] = (os, kernel)
+            rebooting.remove(name)
+            await postStatus(name)
+            // Pods that stayed on the node (DaemonSets) restart with it.
+            if let pods = try? await client.listAll(Pod.self, options: ListOptions(fieldSelector: "spec.nodeName=\(name)")) {
+                for p in pods.items where p.metadata.deletionTimestamp == nil && !p.isFinished { await markRunning(p, ready: true) }
+            }
+            try await client.patch(Node.self, name: name, body: ["metadata": ["annotations": [UpdateHandshake.state: .string(UpdateHandshake.done), UpdateHandshake.message: nil]]])
+            logger.info("updated \(name) to \(os) / \(kernel)")
+        } catch {
+            rebooting.remove(name)
+            logger.warning("update of \(name): \(error)")
+        }
+    }
+
+    /// A reproducible draw per node name.
+    static func decides(name: String, share: Double) -> Bool {
+        guard share > 0 else { return false }
+        var h: UInt64 = 1469598103934665603
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
+        return Double(h % 10_000) / 10_000 < share
+    }
+
+    // MARK: node pools
+
+    struct NodePool: KubernetesResource {
+        static let resource = NodeSimulator.poolResource
+        var metadata: ObjectMeta
+        var spec: Spec?
+        struct Spec: Codable { var replicas: Int?; var labels: [String: String]? }
+    }
+
+    func poolLoop() async {
+        let watcher = Watcher<NodePool>(client: client, namespace: configuration.poolNamespace, logger: logger)
+        var pools: [String: NodePool] = [:]
+        let (ticks, tick) = AsyncStream<Void>.makeStream()
+        _ = ticks
+        for await event in watcher.events() {
+            switch event {
+            case .restarted(let all): pools = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+            case .applied(let p): pools[p.name] = p
+            case .deleted(let p): pools[p.name] = nil
+            }
+            for pool in pools.values { await reconcilePool(pool) }
+        }
+        tick.finish()
+    }
+
+    func reconcilePool(_ pool: NodePool) async {
+        let desired = pool.spec?.replicas ?? 0
+        let members = owned.filter { labelsOf[$0]?[Self.poolLabel] == pool.name }.sorted()
+        let pending = pendingPools[pool.name] ?? 0
+        if members.count + pending < desired {
+            let missing = desired - members.count - pending
+            pendingPools[pool.name] = pending + missing
+            let group = SimulatorConfiguration.NodeGroup(namePrefix: "\(pool.name)-", count: 0, labels: (pool.spec?.labels ?? [:]).merging([Self.poolLabel: pool.name]) { $1 })
+            Task {
+                try? await Task.sleep(for: self.configuration.provisioningDelay)
+                await self.provision(pool: pool, count: missing, group: group)
+            }
+        } else if members.count > desired {
+            // Remove the newest nodes first, preferring cordoned ones.
+            for name in members.reversed().prefix(members.count - desired) {
+                owned.remove(name)
+                _ = try? await client.deleteIfExists(Node.resource, name: name)
+                _ = try? await client.deleteIfExists(Lease.resource, namespace: "kube-node-lease", name: name)
+            }
+        }
+        await postPoolStatus(pool.name)
+    }
+
+    func provision(pool: NodePool, count: Int, group: SimulatorConfiguration.NodeGroup) async {
+        for _ in 0..<count {
+            let name = "\(pool.name)-\(UUID().uuidString.prefix(5).lowercased())"
+            do { try await register(name: name, group: group, extraLabels: [:]) } catch { logger.warning("provisioning \(name): \(error)") }
+        }
+        pendingPools[pool.name, default: 0] -= count
+        await postPoolStatus(pool.name)
+    }
+
+    func postPoolStatus(_ pool: String) async {
+        let members = owned.filter { labelsOf[$0]?[Self.poolLabel] == pool }
+        let status: JSONValue = ["replicas": .int(members.count), "readyReplicas": .int(members.filter { !rebooting.contains($0) }.count),
+                                 "selector": .string("\(Self.poolLabel)=\(pool)")]
+        _ = try? await client.send(RequestBuilder.patch(Self.poolResource, namespace: configuration.poolNamespace, name: pool, subresource: "status",
+                                                        type: .merge, body: JSONValue.object([("status", status)]).serialized()))
+    }
+}
+
+/// Runs `body` for every element with at most `width` at once.
+func forEachConcurrently<T: Sendable>(_ items: [T], width: Int, _ body: @escaping @Sendable (T) async -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        var iterator = items.makeIterator()
+        for _ in 0..<width { if let x = iterator.next() { group.addTask { await body(x) } } }
+        while await group.next() != nil { if let x = iterator.next() { group.addTask { await body(x) } } }
+    }
+}
+
+extension Timestamp {
+    /// RFC 3339 with microseconds, as `MicroTime` fields (Lease renewTime) require.
+    public static func formatMicro(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var s = f.string(from: date)  // milliseconds
+        if s.hasSuffix("Z") { s.removeLast(); s += "000Z" }
+        return s
+    }
+}
