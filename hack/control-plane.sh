@@ -5,6 +5,7 @@
 #   hack/control-plane.sh up DIR         start etcd, kube-apiserver, controller-manager, scheduler;
 #                                        write DIR/admin.kubeconfig and DIR/controller.kubeconfig
 #   hack/control-plane.sh down DIR       stop everything started by `up DIR`
+#   hack/control-plane.sh restart-apiserver DIR   stop and start the apiserver on the same port
 #
 # The binaries are cached under ${FORESIGHT_CACHE:-~/.cache/foresight}/kubernetes-VERSION so a second
 # run on the same machine starts in seconds. Ports are chosen free at `up` time.
@@ -158,14 +159,17 @@ TOK
     --initial-cluster "foresight=http://127.0.0.1:$etcd_peer" --unsafe-no-fsync --quota-backend-bytes=8589934592
   wait_for etcd "$dir" 30 curl -fs "http://127.0.0.1:$etcd_port/health"
 
-  start apiserver "$dir" "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+  local apiserver_args=("$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --insecure-port 0 \
     --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
     --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true --endpoint-reconciler-type none \
-    --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 --event-ttl 1h
+    --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 --event-ttl 1h)
+  printf '%q ' "${apiserver_args[@]}" > "$dir/apiserver.cmd"
+  echo "$admin_token" > "$dir/admin.token"
+  start apiserver "$dir" "${apiserver_args[@]}"
   wait_for apiserver "$dir" 90 curl -fsk -H "Authorization: Bearer $admin_token" "$server/readyz"
 
   write_kubeconfig "$dir/admin.kubeconfig" "$server" "$pki/ca.crt" "$admin_token" foresight-admin
@@ -183,6 +187,19 @@ TOK
   wait_for controller-manager "$dir" 60 sh -c "KUBECONFIG='$dir/admin.kubeconfig' kubectl get serviceaccount default -n default -o jsonpath='{.secrets[0].name}' | grep -q ."
   local t1; t1=$(date +%s.%N)
   log "up in $dir at $server ($(python3 -c "print(round($t1-$t0,1))") s); KUBECONFIG=$dir/admin.kubeconfig"
+}
+
+# Stops the apiserver and starts it again on the same port (for tests of watch recovery).
+restart_apiserver() {
+  local dir=${1:?usage: restart-apiserver DIR}
+  dir=$(cd "$dir" && pwd)
+  local pid; pid=$(cat "$dir/apiserver.pid")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  eval "start apiserver \"\$dir\" $(cat "$dir/apiserver.cmd")"
+  wait_for apiserver "$dir" 90 curl -fsk -H "Authorization: Bearer $(cat "$dir/admin.token")" "$(cat "$dir/server")/readyz"
+  log "apiserver restarted"
 }
 
 down() {
@@ -206,5 +223,6 @@ case "${1:-}" in
   build) build ;;
   up) up "${2:-}" ;;
   down) down "${2:-}" ;;
-  *) echo "usage: $0 build | up DIR | down DIR" >&2; exit 2 ;;
+  restart-apiserver) restart_apiserver "${2:-}" ;;
+  *) echo "usage: $0 build | up DIR | down DIR | restart-apiserver DIR" >&2; exit 2 ;;
 esac

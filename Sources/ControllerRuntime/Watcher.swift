@@ -51,6 +51,8 @@ public struct Watcher<K: KubernetesResource>: Sendable {
     public let labelSelector: String?
     public let fieldSelector: String?
     public var pageSize = 500
+    /// Start by watching from this resourceVersion instead of listing (resuming; tests of 410 recovery).
+    public var startingResourceVersion: String?
     let logger: Logger
 
     public init(client: KubernetesClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
@@ -69,7 +71,7 @@ public struct Watcher<K: KubernetesResource>: Sendable {
     public func events() -> AsyncStream<WatcherEvent<K>> {
         AsyncStream(bufferingPolicy: .unbounded) { continuation in
             let task = Task {
-                var state = State.empty
+                var state = startingResourceVersion.map { State.watching($0) } ?? State.empty
                 var backoff = Backoff()
                 while !Task.isCancelled {
                     switch state {
