@@ -5,8 +5,8 @@ import KubernetesCore
 import Testing
 
 /// The client and runtime against the real kube-apiserver.
-@Suite(.serialized, .enabled(if: Cluster.available, "needs the control plane of hack/test.sh"))
-struct ClientAgainstAPIServerTests {
+extension EndToEnd {
+@Suite struct ClientAgainstAPIServerTests {
     @Test func listsInPagesWithContinue() async throws {
         let ns = try Cluster.makeNamespace("pages")
         defer { Cluster.deleteNamespace(ns) }
@@ -51,34 +51,9 @@ struct ClientAgainstAPIServerTests {
         #expect(Date().timeIntervalSince(started) >= 5, "the stream ends when the server closes the watch")
     }
 
-    @Test func tooOldResourceVersionGives410AndTheWatcherRelists() async throws {
-        let ns = try Cluster.makeNamespace("gone")
-        defer { Cluster.deleteNamespace(ns) }
-        let client = try Cluster.admin()
-        // A resourceVersion from before the apiserver's watch cache began (it keeps a window of
-        // recent history; versions older than its start are gone).
-        let old = "2"
-        for i in 0..<3 { try await client.create(ConfigMap.self, namespace: ns, body: ["metadata": ["name": .string("x\(i)")]]) }
-        for i in 0..<3 { try await client.delete(ConfigMap.resource, namespace: ns, name: "x\(i)") }
-        try await client.create(ConfigMap.self, namespace: ns, body: ["metadata": ["name": "survivor"]])
-
-        var sawGone = false
-        for try await event in client.watch(ConfigMap.self, namespace: ns, options: ListOptions(resourceVersion: old, timeoutSeconds: 5)) {
-            if case .error(let s) = event { sawGone = s.code == 410; break }
-        }
-        #expect(sawGone, "a watch from a compacted resourceVersion ends with 410 Gone")
-
-        var watcher = Watcher<ConfigMap>(client: client, namespace: ns)
-        watcher.startingResourceVersion = old
-        var relisted: [String]?
-        for await event in watcher.events() {
-            if case .restarted(let all) = event { relisted = all.map(\.name); break }
-        }
-        #expect(relisted?.contains("survivor") == true)
-        #expect(relisted?.contains("x1") == false)
-    }
-
-    @Test func watcherSurvivesAnAPIServerRestart() async throws {
+    /// Also the 410 case: a resourceVersion from before the restart is older than the new watch
+    /// cache's start, so a watch from it ends with 410 Gone and a watcher relists.
+    @Test func watcherSurvivesAnAPIServerRestartAndRelistsAfter410() async throws {
         let ns = try Cluster.makeNamespace("restart")
         defer { Cluster.deleteNamespace(ns) }
         let client = try Cluster.admin()
@@ -90,11 +65,26 @@ struct ClientAgainstAPIServerTests {
         try await client.create(ConfigMap.self, namespace: ns, body: ["metadata": ["name": "before"]])
         _ = try await Cluster.eventually(timeout: 20) { store.get(ObjectKey(namespace: ns, name: "before")) }
 
+        let old = try await client.list(ConfigMap.self, namespace: ns).metadata.resourceVersion!
+        try await client.create(ConfigMap.self, namespace: ns, body: ["metadata": ["name": "gone-before-restart"]])
+        try await client.delete(ConfigMap.resource, namespace: ns, name: "gone-before-restart")
+
         let restart = try Cluster.run("hack/control-plane.sh", ["restart-apiserver", Cluster.directory!])
         #expect(restart.status == 0, "\(restart.err)")
         try await client.create(ConfigMap.self, namespace: ns, body: ["metadata": ["name": "after"]])
         _ = try await Cluster.eventually(timeout: 60) { store.get(ObjectKey(namespace: ns, name: "after")) }
         #expect(store.get(ObjectKey(namespace: ns, name: "before")) != nil)
+
+        var sawGone = false
+        for try await event in client.watch(ConfigMap.self, namespace: ns, options: ListOptions(resourceVersion: old, timeoutSeconds: 5)) {
+            if case .error(let s) = event { sawGone = s.code == 410; break }
+        }
+        #expect(sawGone, "a watch from a resourceVersion older than the watch cache ends with 410 Gone")
+        var resuming = Watcher<ConfigMap>(client: client, namespace: ns)
+        resuming.startingResourceVersion = old
+        let relisted = await firstRestart(of: resuming, within: 30)
+        #expect(relisted?.contains("after") == true)
+        #expect(relisted?.contains("gone-before-restart") == false)
     }
 
     @Test func staleUpdateIsAConflict() async throws {
@@ -236,5 +226,20 @@ struct ClientAgainstAPIServerTests {
                 #expect(e.apiError?.isForbidden == true, "\(what): \(e)")
             }
         }
+    }
+}
+}
+
+/// The first full list a watcher reports, or nil after `seconds`.
+func firstRestart<K: KubernetesResource>(of watcher: Watcher<K>, within seconds: Double) async -> [String]? {
+    await withTaskGroup(of: [String]?.self) { group in
+        group.addTask {
+            for await event in watcher.events() { if case .restarted(let all) = event { return all.map(\.name) } }
+            return nil
+        }
+        group.addTask { try? await Task.sleep(for: .seconds(seconds)); return nil }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
     }
 }

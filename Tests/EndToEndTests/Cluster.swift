@@ -3,6 +3,11 @@ import KubernetesClient
 import KubernetesCore
 import Testing
 
+/// Every end-to-end suite nests in this one, so they run one test at a time (one of them
+/// restarts the apiserver) and each test has a time limit: a hang fails with a name.
+@Suite(.serialized, .timeLimit(.minutes(4)), .enabled(if: Cluster.available, "needs the control plane of hack/test.sh"))
+struct EndToEnd {}
+
 /// The real control plane a test run brought up (`hack/test.sh` starts it and sets
 /// `FORESIGHT_E2E_DIR`). Tests that need it are enabled only when it is there; `hack/test.sh`
 /// also sets `FORESIGHT_REQUIRE_E2E=1`, which makes a missing control plane a failure.

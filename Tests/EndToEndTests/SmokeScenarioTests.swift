@@ -4,8 +4,8 @@ import KubernetesCore
 import Testing
 
 /// The control plane with simulated nodes, end to end, as a user sees it through kubectl.
-@Suite(.serialized, .enabled(if: Cluster.available, "needs the control plane of hack/test.sh"))
-struct SmokeScenarioTests {
+extension EndToEnd {
+@Suite struct SmokeScenarioTests {
     @Test func nodesDeploymentDrainAndSimulatedUpdate() async throws {
         try Cluster.installManifests()
         let run = "smoke-\(UUID().uuidString.prefix(5).lowercased())"
@@ -111,4 +111,5 @@ struct SmokeScenarioTests {
         try Cluster.kubectl(["scale", "nodepool/\(run)", "-n", ns, "--replicas=1"])
         _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in try await count() == 1 ? true : nil }
     }
+}
 }
