@@ -14,6 +14,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, as system packages.
@@ -31,7 +34,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ControllerRuntime", dependencies: [
-            "KubernetesClient", .product(name: "Logging", package: "swift-log"),
+            "KubernetesClient",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // Forecasting: pure Swift, no Kubernetes; history sources separate.
@@ -43,10 +49,18 @@ let package = Package(
             "KubernetesClient", "ControllerRuntime", "YAML", .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The custom resources: types and the checks a schema cannot express (pure).
+        .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
+        .target(name: "Reconcilers", dependencies: [
+            "ForesightAPI", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "foresight", dependencies: [
-            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources",
+            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "foresight-node-simulator", dependencies: [
             "NodeSimulator",
@@ -56,7 +70,7 @@ let package = Package(
 
         .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
-        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime"]),
+        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources"]),
         .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime"]),
     ]

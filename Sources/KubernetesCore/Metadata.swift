@@ -119,6 +119,15 @@ public enum Timestamp {
         return f.string(from: date)
     }
 
+    /// RFC 3339 with microseconds, as `MicroTime` fields (a Lease's renewTime) require.
+    public static func formatMicro(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var s = f.string(from: date)  // milliseconds
+        if s.hasSuffix("Z") { s.removeLast(); s += "000Z" }
+        return s
+    }
+
     public static func parse(_ s: String) -> Date? {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]

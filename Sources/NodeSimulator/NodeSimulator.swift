@@ -396,14 +396,3 @@ func forEachConcurrently<T: Sendable>(_ items: [T], width: Int, _ body: @escapin
         while await group.next() != nil { if let x = iterator.next() { group.addTask { await body(x) } } }
     }
 }
-
-extension Timestamp {
-    /// RFC 3339 with microseconds, as `MicroTime` fields (Lease renewTime) require.
-    public static func formatMicro(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var s = f.string(from: date)  // milliseconds
-        if s.hasSuffix("Z") { s.removeLast(); s += "000Z" }
-        return s
-    }
-}

@@ -1,6 +1,132 @@
 import ArgumentParser
+import ControllerRuntime
+import ForesightAPI
+import Foundation
+import KubernetesClient
+import KubernetesCore
+import Logging
+import Metrics
+import Prometheus
+import Reconcilers
+import ServiceLifecycle
 
+/// `foresight run`: the controller.
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the controller.")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the controller (in a cluster, or against a kubeconfig).")
+
+    @Option(help: "Path to a kubeconfig (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).")
+    var kubeconfig: String?
+
+    @Option(help: "The kubeconfig context to use.")
+    var context: String?
+
+    @Flag(help: "Elect one leader among replicas through a Lease before reconciling.")
+    var leaderElect = false
+
+    @Option(help: "Namespace of the leader-election Lease (default: POD_NAMESPACE, else foresight-system).")
+    var leaseNamespace: String?
+
+    @Option(help: "Name of the leader-election Lease.")
+    var leaseName = "foresight-controller"
+
+    @Option(help: "This replica's identity in the Lease (default: POD_NAME, else host name and process id).")
+    var identity: String?
+
+    @Option(help: "Where to serve /metrics, /healthz and /readyz (HOST:PORT; port 0 picks one).")
+    var metricsAddress = "127.0.0.1:8080"
+
+    @Option(help: "Concurrent reconciles per controller.")
+    var workers = 2
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): not one of trace, debug, info, notice, warning, error, critical") }
+        if workers < 1 { throw ValidationError("--workers must be at least 1") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "foresight")
+        let env = ProcessInfo.processInfo.environment
+
+        let connection: ClusterConnection
+        do { connection = try KubeConfigLoader.load(explicitPath: kubeconfig, context: context) } catch {
+            throw ValidationError("cannot load a connection: \(error)")
+        }
+        let client = KubernetesClient(connection: connection, userAgent: "foresight-controller")
+        let events = EventRecorder(client: client)
+
+        let zonePlanStore = Store<ZonePlan>()
+        let zoneReconciler = SpecStatusReconciler(client: client, store: zonePlanStore, events: events)
+        let zonePlanController = Controller<ZonePlan>(name: "zoneplan", watcher: Watcher<ZonePlan>(client: client), store: zonePlanStore, workers: workers) {
+            try await zoneReconciler.reconcile($0)
+        }
+        let windowsStore = Store<UpdateWindow>()
+        let windowReconciler = SpecStatusReconciler(client: client, store: windowsStore, events: events)
+        let windowController = Controller<UpdateWindow>(name: "updatewindow", watcher: Watcher<UpdateWindow>(client: client), store: windowsStore, workers: workers) {
+            try await windowReconciler.reconcile($0)
+        }
+
+        let elector: LeaderElector? = leaderElect ? LeaderElector(
+            client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,
+            identity: identity ?? env["POD_NAME"] ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())") : nil
+        let manager = ControllerManager(elector: elector, controllers: [zonePlanController.run, windowController.run],
+                                        synced: { zonePlanController.hasSynced && windowController.hasSynced }, logger: logger)
+        let health = try HealthServer(address: metricsAddress, metrics: {
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return String(decoding: buffer, as: UTF8.self)
+        }, liveness: { (true, "ok") }, readiness: { manager.readiness() })
+        try health.start()
+        logger.info("connected to \(connection.server) (\(connection.origin))")
+        let group = ServiceGroup(configuration: .init(services: [.init(service: manager)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        health.stop()
+        logger.info("stopped")
+    }
+}
+
+/// Runs the controllers, behind leader election when asked, until graceful shutdown.
+final class ControllerManager: Service, @unchecked Sendable {
+    let elector: LeaderElector?
+    let controllers: [@Sendable () async -> Void]
+    let synced: @Sendable () -> Bool
+    let logger: Logger
+
+    init(elector: LeaderElector?, controllers: [@Sendable () async -> Void], synced: @escaping @Sendable () -> Bool, logger: Logger) {
+        self.elector = elector
+        self.controllers = controllers
+        self.synced = synced
+        self.logger = logger
+    }
+
+    /// Ready when reconciling with synced caches, or standing by for the Lease.
+    func readiness() -> (ok: Bool, detail: String) {
+        if let elector, !elector.isLeader { return (true, "standby: waiting for the Lease") }
+        return synced() ? (true, "caches synced, reconciling") : (false, "caches not synced yet")
+    }
+
+    func run() async throws {
+        let controllers = self.controllers
+        let work: @Sendable () async -> Void = {
+            await withTaskGroup(of: Void.self) { group in
+                for c in controllers { group.addTask { await c() } }
+                await group.waitForAll()
+            }
+        }
+        // Graceful shutdown cancels this task: controllers stop taking keys and finish what they
+        // hold; the elector then releases the Lease.
+        try await cancelWhenGracefulShutdown {
+            if let elector = self.elector { await elector.run(work) } else { await work() }
+        }
+    }
 }
