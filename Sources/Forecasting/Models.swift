@@ -66,7 +66,8 @@ public struct SeasonalNaive: ForecastModel {
 
 /// Additive exponential smoothing with one seasonal component per season (day and week together),
 /// and a first-order autoregression of the one-step error (Taylor, 2003). Smoothing parameters and
-/// the AR coefficient are fitted by Nelder–Mead on the one-step errors of the fit range. Errors far
+/// the AR coefficient are fitted by Nelder–Mead on the fit range's one-step errors plus its errors a
+/// whole horizon ahead. Errors far
 /// outside the recent error scale are clipped before they update the states, so spikes do not
 /// distort the seasonal profiles.
 public struct MultiSeasonalHoltWinters: ForecastModel {
@@ -104,8 +105,14 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
     /// Runs the filter over `y[0..<end]`; calls `atOrigin(t, state)` before consuming `y[t]` for each origin.
     /// Returns the sum of squared one-step errors from `scoreFrom` on, and the dampened count.
     func filter(_ y: [Double], excluded: [Bool], seasons: [Int], parameters: Parameters, end: Int, scoreFrom: Int,
-                state: inout State, origins: [Int] = [], atOrigin: (Int, State) -> Void = { _, _ in }) -> (sse: Double, spikes: Int) {
+                state: inout State, origins: [Int] = [], leadScored: Int = 0,
+                atOrigin: (Int, State) -> Void = { _, _ in }) -> (sse: Double, spikes: Int) {
         var sse = 0.0
+        // Ring buffers of the level and residual, to score the forecast made `leadScored` steps earlier.
+        let lead = max(leadScored, 1)
+        var levels = [Double](repeating: 0, count: lead)
+        var residuals = [Double](repeating: 0, count: lead)
+        let phiLead = pow(parameters.phi, Double(lead))
         var spikes = 0
         var nextOrigin = 0
         let k = seasons.count
@@ -123,7 +130,15 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                 continue
             }
             var error = y[t] - prediction
-            if t >= scoreFrom { sse += error * error }
+            if leadScored > 0 {
+                if t >= scoreFrom + lead {
+                    let earlier = levels[t % lead] + seasonal + phiLead * residuals[t % lead]
+                    let e = y[t] - earlier
+                    sse += e * e
+                }
+                levels[t % lead] = state.level
+                residuals[t % lead] = state.lastResidual
+            } else if t >= scoreFrom { sse += error * error }
             let bound = 6 * state.errorScale
             if abs(error) > bound {
                 error = error > 0 ? bound : -bound
@@ -161,7 +176,12 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         }
         let objective: ([Double]) -> Double = { x in
             var s = start
-            return filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s).sse
+            // One-step errors plus the errors of forecasts made a whole horizon earlier: parameters
+            // that are best one step ahead smooth too little for a day ahead.
+            var s2 = start
+            let oneStep = filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s).sse
+            let horizon = filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s2, leadScored: input.horizon).sse
+            return oneStep + horizon
         }
         let x0 = [logit(0.1)] + [Double](repeating: logit(0.1), count: k) + [logit((0.5 + 0.99) / 1.98)]
         let best = nelderMead(objective, start: x0, step: 1.0, maxEvaluations: 60 + 30 * k)

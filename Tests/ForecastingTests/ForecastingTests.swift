@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+@testable import Forecasting
+
+/// A series on a half-hourly grid from 2026-01-05 (a Monday), with `f(t)` at step t.
+func synthetic(days: Int, step: Int64 = 1800, _ f: (Int) -> Double) -> TimeSeries {
+    let start = TimestampParser.parse("2026-01-05 00:00:00")!
+    let n = days * Int(86400 / step)
+    return TimeSeries(times: (0..<n).map { start + Int64($0) * step }, values: (0..<n).map(f))
+}
+
+func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 48) / 48) }
+
+@Suite struct ForecastAccuracyOnKnownSeries {
+    @Test func pureSineIsForecastAlmostExactly() throws {
+        let series = synthetic(days: 28) { 100 + 30 * sin(2 * Double.pi * Double($0) / 48) }
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        #expect(f.mean.count == 48)
+        let truth = (0..<48).map { 100 + 30 * sin(2 * Double.pi * Double(28 * 48 + $0) / 48) }
+        let worst = zip(f.mean, truth).map { abs($0 - $1) }.max()!
+        #expect(worst < 0.5, "largest error \(worst) on an amplitude of 30")
+        #expect(f.times.first == series.times.last! + 1800)
+    }
+
+    @Test func levelShiftIsFollowed() throws {
+        // Four weeks at one level, then three days 40 higher.
+        let series = synthetic(days: 31) { t in dailyShape(t) + (t >= 28 * 48 ? 40 : 0) + Double((t * 7919) % 13) * 0.1 }
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        let truth = (0..<48).map { dailyShape(31 * 48 + $0) + 40 }
+        let meanError = zip(f.mean, truth).map { abs($0 - $1) }.reduce(0, +) / 48
+        #expect(meanError < 8, "mean error \(meanError) after a shift of 40")
+    }
+
+    @Test func weeklyPatternAndQuantilesAreOrdered() throws {
+        let series = synthetic(days: 56) { t in dailyShape(t) * (t / 48 % 7 >= 5 ? 0.6 : 1) + Double((t * 104729) % 17) - 8 }
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 2 * 86400, quantiles: [0.8]))
+        // 2026-03-02 is a Monday; the forecast starts there and the weekend profile does not leak into it.
+        #expect(TimestampParser.weekday(f.times[0]) == 0)
+        let monday = f.mean[0..<48].reduce(0, +) / 48
+        #expect(abs(monday - 100) < 5, "Monday's mean \(monday)")
+        for i in 0..<f.mean.count {
+            let q05 = f.quantile(0.05)![i], q5 = f.quantile(0.5)![i], q8 = f.quantile(0.8)![i], q95 = f.quantile(0.95)![i], q99 = f.quantile(0.99)![i]
+            #expect(q05 <= q5 && q5 <= q8 && q8 <= q95 && q95 <= q99)
+        }
+        #expect(f.accuracy.origins > 10)
+        #expect(f.accuracy.intervalCoverage > 0.7)
+    }
+
+    @Test func holidayIsNotTreatedAsANormalDay() throws {
+        // Weekdays at 100 + shape, weekends and the holiday (Wed 2026-01-21) at 40.
+        let holiday = TimestampParser.parse("2026-01-21")! / 86400
+        let start = TimestampParser.parse("2026-01-05 00:00:00")! / 86400
+        func value(_ t: Int) -> Double {
+            let day = start + Int64(t / 48)
+            let weekend = TimestampParser.weekday(day * 86400) >= 5
+            return (weekend || day == holiday) ? 40 : dailyShape(t)
+        }
+        // History to Tuesday 2026-02-17 end; the next day is declared a holiday too.
+        let series = synthetic(days: 44, value)
+        let nextDay = TimestampParser.format((start + 44) * 86400).prefix(10)
+        let request = ForecastRequest(seasons: [86400, 604800], horizon: 86400, holidays: ["2026-01-21", String(nextDay)])
+        let f = try Forecaster().forecast(series, request: request)
+        let mean = f.mean.reduce(0, +) / Double(f.mean.count)
+        #expect(abs(mean - 40) < 3, "the holiday is forecast from the past holiday's profile, got mean \(mean)")
+        #expect(f.notes.contains { $0.contains("holiday") })
+        // Without declaring it, the same day is forecast as a normal Wednesday.
+        let normal = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400, holidays: ["2026-01-21"]))
+        #expect(abs(normal.mean.reduce(0, +) / 48 - 100) < 6)
+    }
+
+    @Test func businessHoursSeriesUsesItsOwnCalendar() throws {
+        // 07:00–20:55 every 5 minutes (168 slots), Monday to Friday, four weeks.
+        var times: [Int64] = [], values: [Double] = []
+        let monday = TimestampParser.parse("2026-01-05 00:00:00")!
+        for day in 0..<28 where TimestampParser.weekday(monday + Int64(day) * 86400) < 5 {
+            for slot in 0..<168 {
+                times.append(monday + Int64(day) * 86400 + 7 * 3600 + Int64(slot) * 300)
+                values.append(50 + 20 * sin(Double.pi * Double(slot) / 168))
+            }
+        }
+        let series = TimeSeries(times: times, values: values)
+        let regular = try SeriesRepair.regularize(series)
+        #expect(regular.calendar.stepsPerDay == 168)
+        #expect(regular.calendar.stepsPerWeek == 840)
+        #expect(regular.count == times.count, "nights and weekends are not gaps")
+        let f = try Forecaster().forecast(regular, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        #expect(f.mean.count == 168)
+        // The history ends on Friday 2026-01-30: the next business day is Monday 2026-02-02 07:00.
+        #expect(TimestampParser.format(f.times[0]) == "2026-02-02 07:00:00")
+        #expect(TimestampParser.format(f.times[167]) == "2026-02-02 20:55:00")
+        let worst = zip(f.mean, (0..<168).map { 50 + 20 * sin(Double.pi * Double($0) / 168) }).map { abs($0 - $1) }.max()!
+        #expect(worst < 1)
+    }
+
+    @Test func tooLittleHistoryFallsBackAndSaysSo() throws {
+        let series = synthetic(days: 1) { 10 + Double($0 % 3) }
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 3600))
+        #expect(f.model == "level")
+        #expect(f.notes.contains { $0.contains("needs") && $0.contains("left out") })
+        #expect(f.mean.count == 2)
+    }
+}
+
+@Suite struct MessyInput {
+    @Test func csvErrorsNameTheLine() {
+        #expect(throws: SeriesError(source: "x.csv", line: 3, problem: "value \"abc\" is not a finite number")) {
+            try CSVSeriesReader.read("timestamp,value\n2026-01-01 00:00,1\n2026-01-01 00:05,abc\n", source: "x.csv")
+        }
+        #expect(throws: SeriesError.self) { try CSVSeriesReader.read("2026-13-01 00:00,1\n", source: "x") }
+        #expect(throws: SeriesError.self) { try CSVSeriesReader.read("2026-01-01 00:00\n", source: "x") }
+        #expect(throws: SeriesError(source: "x", line: nil, problem: "no data rows")) { try CSVSeriesReader.read("timestamp,value\n", source: "x") }
+    }
+
+    @Test func timestampFormats() {
+        let base = TimestampParser.parse("2026-01-01 00:05:00")!
+        #expect(TimestampParser.parse("2026-01-01T00:05:00Z") == base)
+        #expect(TimestampParser.parse("2026-01-01T01:05:00+01:00") == base)
+        #expect(TimestampParser.parse("2026-01-01 00:05") == base)
+        #expect(TimestampParser.parse(String(base)) == base)
+        #expect(TimestampParser.parse("2026-01-01 00:05:00.250") == base)
+        #expect(TimestampParser.parse("yesterday") == nil)
+        #expect(TimestampParser.format(base) == "2026-01-01 00:05:00")
+    }
+
+    @Test func repairsUnsortedDuplicatedMissingAndOffGrid() throws {
+        var times: [Int64] = [], values: [Double] = []
+        let t0 = TimestampParser.parse("2026-01-05 00:00:00")!
+        for i in 0..<(3 * 48) where i != 50 && i != 51 { times.append(t0 + Int64(i) * 1800); values.append(Double(i % 48)) }
+        times.append(t0 + 10 * 1800); values.append(30)          // duplicate of slot 10 (value 10): averaged to 20
+        times.swapAt(3, 7)                                         // out of order
+        values.swapAt(3, 7)
+        times.append(t0 + 60 * 1800 + 65); values.append(12)      // 65 s off the grid, duplicate of slot 60 (value 12)
+        values[20] = .nan                                          // a missing value
+        let r = try SeriesRepair.regularize(TimeSeries(times: times, values: values))
+        #expect(r.count == 3 * 48)
+        #expect(r.values[10] == 20)
+        #expect(r.values[50] == 2 && r.values[51] == 3, "filled from the same slot a day earlier")
+        #expect(r.values[20] == 20 - 0, "the NaN is filled") // slot 20 a day earlier does not exist: interpolated between 19 and 21
+        #expect(r.report.reordered > 0)
+        #expect(r.report.duplicatesMerged == 2)
+        #expect(r.report.offGridSnapped == 1)
+        #expect(r.report.missingFilled == 3)
+        #expect(r.report.notes.count == 4)
+    }
+
+    @Test func refusesTooSparseHistoryAndBadSeasons() throws {
+        let t0 = TimestampParser.parse("2026-01-05 00:00:00")!
+        // Six steps in ten missing, scattered (a reproducible draw): the step is still 5 minutes.
+        var times: [Int64] = []
+        var state: UInt64 = 42
+        for i in 0..<2000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            if i == 0 || i == 1999 || (state >> 33) % 10 < 4 { times.append(t0 + Int64(i) * 300) }
+        }
+        let values = [Double](repeating: 1, count: times.count)
+        #expect(throws: SeriesError.self) { try SeriesRepair.regularize(TimeSeries(times: times, values: values)) }
+        let seven = synthetic(days: 10, step: 420) { Double($0 % 5) }
+        #expect(throws: SeriesError.self) { try Forecaster().forecast(seven, request: ForecastRequest(seasons: [86400 + 60], horizon: 3600)) }
+    }
+
+    @Test func spikesAreDampened() throws {
+        let clean = synthetic(days: 28) { dailyShape($0) }
+        var spiky = clean
+        for i in stride(from: 500, to: 1300, by: 97) { spiky.values[i] += 5000 }
+        let a = try Forecaster(candidates: [MultiSeasonalHoltWinters()]).forecast(clean, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        let b = try Forecaster(candidates: [MultiSeasonalHoltWinters()]).forecast(spiky, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        let drift = zip(a.mean, b.mean).map { abs($0 - $1) }.max()!
+        #expect(drift < 10, "eight spikes of 5000 move the forecast by at most \(drift)")
+        #expect(b.notes.contains { $0.contains("spikes") })
+    }
+
+    @Test func durations() {
+        #expect(DurationParser.seconds("1h30m") == 5400)
+        #expect(DurationParser.seconds("8w") == Int64(8 * 604800))
+        #expect(DurationParser.seconds("5") == nil)
+        #expect(DurationParser.seconds("1x") == nil)
+        #expect(DurationParser.format(604800) == "1w")
+    }
+}
+
+@Suite struct BacktestProtocolTests {
+    static let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Data").path
+
+    @Test func seasonalNaiveOnTaylorMatchesTheReferenceScore() throws {
+        // The reference (Tests/Data/README.md) measured MASE_d 0.391 and sMAPE 2.57 % for "same slot last week".
+        let series = try CSVSeriesReader.read(file: "\(Self.data)/taylor.csv")
+        let p = BacktestProtocol(seasons: [86400, 604800], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 20)
+        let scores = try Backtest.run(series, protocol: p, models: [SeasonalNaive()])
+        let naive = scores.first { $0.model == "seasonal-naive" }!
+        #expect(abs(naive.maseDay - 0.391) < 0.0015)
+        #expect(abs(naive.smape - 2.57) < 0.01)
+        #expect(scores.last?.model == "auto")
+    }
+
+    @Test func bankCallsCalendarAndProtocolWindow() throws {
+        let series = try CSVSeriesReader.read(file: "\(Self.data)/bank_calls.csv")
+        let regular = try SeriesRepair.regularize(series)
+        #expect(regular.calendar.stepsPerDay == 169)
+        #expect(regular.calendar.stepsPerWeek == 845)
+        #expect(regular.count == 28730)
+        let p = BacktestProtocol(seasons: [86400, 604800], start: TimestampParser.parse("2003-07-08 07:00")!, train: 8 * 604800, horizon: 86400, origins: 20)
+        let naive = try Backtest.run(series, protocol: p, models: [SeasonalNaive()]).first!
+        #expect(abs(naive.maseDay - 1.001) < 0.002, "reference: 1.001")
+        #expect(abs(naive.smape - 13.30) < 0.02, "reference: 13.30")
+    }
+
+    @Test func tooShortHistoryIsExplained() throws {
+        let series = synthetic(days: 30) { dailyShape($0) }
+        let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 20)
+        #expect(throws: ForecastError.self) { try Backtest.run(series, protocol: p) }
+    }
+}
