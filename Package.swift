@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "foresight", targets: ["foresight"]),
         .executable(name: "foresight-node-simulator", targets: ["foresight-node-simulator"]),
+        .executable(name: "foresight-bench", targets: ["foresight-bench"]),
         .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
         .library(name: "ControllerRuntime", targets: ["ControllerRuntime"]),
         .library(name: "Forecasting", targets: ["Forecasting"]),
@@ -22,6 +23,8 @@ let package = Package(
         // C libraries, as system packages.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // glibc's allocator statistics, for the cache-size benchmark.
+        .systemLibrary(name: "CMalloc"),
 
         // Thin Swift layers over them; nothing above bypasses these.
         .target(name: "HTTPTransport", dependencies: ["CCurl"]),
@@ -64,6 +67,12 @@ let package = Package(
         ]),
         .executableTarget(name: "foresight-node-simulator", dependencies: [
             "NodeSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "foresight-bench", dependencies: [
+            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

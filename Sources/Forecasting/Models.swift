@@ -208,10 +208,12 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
 /// remaining error an AR(2).
 public struct SeasonalDecomposition: ForecastModel {
     public var name: String { "decomposition" }
+    /// Weight of a cycle relative to the next newer one when profiles are averaged.
+    static let recencyDecay = 0.85
     public init() {}
     public func minimumHistory(seasons: [Int]) -> Int { 2 * (seasons.last ?? 1) }
 
-    static func profiles(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
+    static func profiles(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool], decay: Double = recencyDecay) -> [[Double]] {
         let longest = seasons.last ?? 1
         // Trend: centred moving average over the longest season.
         var trend = [Double](repeating: 0, count: end)
@@ -233,7 +235,7 @@ public struct SeasonalDecomposition: ForecastModel {
                     for (j, q) in seasons.enumerated() where j != i { other += profiles[j][t % q] }
                     let age = Double((end - 1 - t) / p)
                     values[t % p].append(y[t] - trend[t] - other)
-                    weights[t % p].append(pow(0.85, age))
+                    weights[t % p].append(pow(decay, age))
                 }
                 var s = [Double](repeating: 0, count: p)
                 for phase in 0..<p where !values[phase].isEmpty {
@@ -256,19 +258,29 @@ public struct SeasonalDecomposition: ForecastModel {
         let seasons = input.seasons
         guard input.fitEnd >= minimumHistory(seasons: seasons) else { return nil }
         let y = input.y
-        let profiles = Self.profiles(y, end: input.fitEnd, seasons: seasons, excluded: input.excluded)
-        var z = [Double](repeating: 0, count: y.count)
-        for t in 0..<y.count {
+        // Profiles are re-estimated once a day (of the shortest season) from the data before that
+        // point, so each forecast uses profiles as fresh as the data it may see.
+        let refresh = seasons.first ?? 1
+        var profileCache: [Int: [[Double]]] = [:]
+        func profiles(upTo end: Int) -> [[Double]] {
+            let key = max(input.fitEnd, end - (end - input.fitEnd) % refresh)
+            if let p = profileCache[key] { return p }
+            let p = Self.profiles(y, end: key, seasons: seasons, excluded: input.excluded)
+            profileCache[key] = p
+            return p
+        }
+        let fitProfiles = profiles(upTo: input.fitEnd)
+        func seasonal(_ p: [[Double]], _ t: Int) -> Double {
             var s = 0.0
-            for (i, p) in seasons.enumerated() { s += profiles[i][t % p] }
-            z[t] = y[t] - s
+            for (i, q) in seasons.enumerated() { s += p[i][t % q] }
+            return s
         }
         // Level smoothing parameter by a coarse search on one-step errors, then AR(2) on the errors.
         func levelErrors(_ alpha: Double, end: Int) -> [Double] {
-            var level = z[0]
+            var level = y[0] - seasonal(fitProfiles, 0)
             var e = [Double](repeating: 0, count: end)
             for t in 0..<end {
-                e[t] = z[t] - level
+                e[t] = y[t] - seasonal(fitProfiles, t) - level
                 if !input.excluded[t] { level += alpha * e[t] }
             }
             return e
@@ -284,25 +296,24 @@ public struct SeasonalDecomposition: ForecastModel {
             x[0] = fitErrors[r + 1]; x[1] = fitErrors[r]
             return fitErrors[r + 2]
         } ?? [0, 0]
-        // AR(1) form of the one-step correction: predict e[t] from e[t-1], e[t-2].
+        // Filter with the profiles of the day; forecast from each origin with that day's profiles.
         var originForecasts: [[Double]] = []
-        var level = z[0]
+        var level = y[0] - seasonal(fitProfiles, 0)
         var e1 = 0.0, e2 = 0.0
         var nextOrigin = 0
         func forecast(from t: Int) -> [Double] {
+            let p = profiles(upTo: t)
             var a = e1, b = e2
             return (0..<input.horizon).map { h in
                 let next = ar[0] * a + ar[1] * b
                 b = a; a = next
-                var s = 0.0
-                for (i, p) in seasons.enumerated() { s += profiles[i][(t + h) % p] }
-                return level + next + s
+                return level + next + seasonal(p, t + h)
             }
         }
         for t in 0..<y.count {
             while nextOrigin < input.origins.count && input.origins[nextOrigin] < t { nextOrigin += 1 }
             if nextOrigin < input.origins.count && input.origins[nextOrigin] == t { originForecasts.append(forecast(from: t)); nextOrigin += 1 }
-            let e = z[t] - level
+            let e = y[t] - seasonal(profiles(upTo: t), t) - level
             if !input.excluded[t] { level += bestAlpha * e }
             e2 = e1; e1 = input.excluded[t] ? e1 : e
         }

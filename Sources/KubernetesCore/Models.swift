@@ -22,6 +22,7 @@ public struct Pod: KubernetesResource, Equatable {
 }
 
 public struct PodSpec: Codable, Sendable, Equatable {
+    public init() {}
     public var nodeName: String?
     public var terminationGracePeriodSeconds: Int?
     public var priorityClassName: String?
@@ -32,19 +33,33 @@ public struct PodSpec: Codable, Sendable, Equatable {
         public var name: String
         public var emptyDir: JSONValue?
         public var hostPath: JSONValue?
+        public init(name: String, emptyDir: JSONValue? = nil, hostPath: JSONValue? = nil) {
+            self.name = name
+            self.emptyDir = emptyDir
+            self.hostPath = hostPath
+        }
     }
 
     public struct Container: Codable, Sendable, Equatable {
         public var name: String
         public var resources: Resources?
+        public init(name: String, resources: Resources? = nil) {
+            self.name = name
+            self.resources = resources
+        }
         public struct Resources: Codable, Sendable, Equatable {
             public var requests: [String: String]?
             public var limits: [String: String]?
+            public init(requests: [String: String]? = nil, limits: [String: String]? = nil) {
+                self.requests = requests
+                self.limits = limits
+            }
         }
     }
 }
 
 public struct PodStatus: Codable, Sendable, Equatable {
+    public init() {}
     public var phase: String?
     public var conditions: [PodCondition]?
     public var podIP: String?
