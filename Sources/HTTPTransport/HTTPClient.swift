@@ -76,6 +76,12 @@ public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
     public var url: String
     public var isTimeout: Bool { code == Int(CURLE_OPERATION_TIMEDOUT.rawValue) }
     public var isCancelled: Bool { code == Int(CURLE_ABORTED_BY_CALLBACK.rawValue) }
+    /// The connection failed or broke (refused, reset, a stream closed early): the same request
+    /// may succeed on a new connection.
+    public var isConnectionFailure: Bool {
+        [CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM]
+            .map { Int($0.rawValue) }.contains(code)
+    }
     public var description: String { "\(method) \(url): \(message) (curl error \(code))" }
 }
 

@@ -76,12 +76,21 @@ public final class KubernetesClient: Sendable {
     }
 
     /// Sends a request; a 2xx answer returns the body, anything else throws `ClientError.api`.
-    /// A 401 with a refreshable credential is retried once with a fresh one.
+    /// A 401 with a refreshable credential is retried once with a fresh one. A broken connection
+    /// (reset, HTTP/2 stream closed early) is retried twice for every verb but POST, whose effect
+    /// cannot be known; the others are idempotent or guarded by resourceVersion.
     public func send(_ request: APIRequest, timeout: Duration? = .seconds(60)) async throws -> Data {
         var attempt = 0
+        var connectionRetries = 0
         while true {
             let response: HTTPResponse
             do { response = try await http.send(try await httpRequest(request, timeout: timeout)) } catch let e as HTTPTransportError {
+                if e.isConnectionFailure && request.method != "POST" && connectionRetries < 2 && !Task.isCancelled {
+                    connectionRetries += 1
+                    logger.debug("\(request.method) \(request.path): \(e.message); retrying on a new connection")
+                    try await Task.sleep(for: .milliseconds(100 * connectionRetries))
+                    continue
+                }
                 throw ClientError.transport(e)
             }
             if (200..<300).contains(response.status) { return response.body }

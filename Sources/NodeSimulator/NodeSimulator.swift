@@ -92,9 +92,15 @@ public actor NodeSimulator {
 
     /// Registers the configured nodes, then runs every loop until cancelled.
     public func run() async throws {
-        for g in configuration.groups {
-            for i in 0..<g.count { try await register(name: "\(g.namePrefix)\(i)", group: g, extraLabels: [:]) }
+        let wanted = configuration.groups.flatMap { g in (0..<g.count).map { ("\(g.namePrefix)\($0)", g) } }
+        let failures = FailureCounter()
+        await forEachConcurrently(wanted, width: 16) { name, group in
+            do { try await self.register(name: name, group: group, extraLabels: [:]) } catch {
+                self.logger.error("registering \(name): \(error)")
+                failures.add()
+            }
         }
+        if failures.count > 0 { throw SimulatorError(message: "\(failures.count) nodes could not be registered") }
         logger.info("registered \(owned.count) nodes")
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }
@@ -237,25 +243,37 @@ public actor NodeSimulator {
 
     func forgetFinishing(_ uid: String) { finishingPods.remove(uid) }
 
+    /// Reports the pod Running (and Ready or not), retrying a failed write with backoff so that
+    /// no pod is left unstarted by a dropped connection.
     func markRunning(_ pod: Pod, ready: Bool) async {
-        let now = Timestamp.format(Date())
         let flag: JSONValue = .string(ready ? "True" : "False")
-        let status: JSONValue = [
-            "phase": "Running", "podIP": "10.244.0.10", "hostIP": "10.0.0.1", "startTime": .string(pod.status?.startTime ?? now),
-            "conditions": [
-                ["type": "Initialized", "status": "True", "lastTransitionTime": .string(now)],
-                ["type": "Ready", "status": flag, "lastTransitionTime": .string(now)],
-                ["type": "ContainersReady", "status": flag, "lastTransitionTime": .string(now)],
-                ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
-            ],
-        ]
-        do {
-            try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status)
-            if ready { podsStarted += 1 }
-        } catch let e as ClientError where e.apiError?.isNotFound == true {
-        } catch {
-            logger.warning("starting \(pod.key): \(error)")
-            startedPods.remove(pod.metadata.uid ?? "")
+        var delay = 0.5
+        for attempt in 1...6 {
+            let now = Timestamp.format(Date())
+            let status: JSONValue = [
+                "phase": "Running", "podIP": "10.244.0.10", "hostIP": "10.0.0.1", "startTime": .string(pod.status?.startTime ?? now),
+                "conditions": [
+                    ["type": "Initialized", "status": "True", "lastTransitionTime": .string(now)],
+                    ["type": "Ready", "status": flag, "lastTransitionTime": .string(now)],
+                    ["type": "ContainersReady", "status": flag, "lastTransitionTime": .string(now)],
+                    ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
+                ],
+            ]
+            do {
+                try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status)
+                if ready { podsStarted += 1 }
+                return
+            } catch let e as ClientError where e.apiError?.isNotFound == true {
+                return
+            } catch {
+                if attempt == 6 {
+                    logger.warning("starting \(pod.key) failed \(attempt) times, giving up until its next change: \(error)")
+                    startedPods.remove(pod.metadata.uid ?? "")
+                    return
+                }
+                try? await Task.sleep(for: .seconds(delay))
+                delay *= 2
+            }
         }
     }
 
@@ -386,6 +404,18 @@ public actor NodeSimulator {
         _ = try? await client.send(RequestBuilder.patch(Self.poolResource, namespace: configuration.poolNamespace, name: pool, subresource: "status",
                                                         type: .merge, body: JSONValue.object([("status", status)]).serialized()))
     }
+}
+
+struct SimulatorError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+final class FailureCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
 
 /// Runs `body` for every element with at most `width` at once.
