@@ -113,7 +113,7 @@ public struct Forecaster: Sendable {
 
         // Evaluation window: the last two weeks (or a quarter of a short history), whole horizons only.
         let day = cal.stepsPerDay > 1 ? min(cal.stepsPerDay, n) : max(seasons.first ?? 1, 1)
-        let evalSpan = min(max(2 * (seasons.last ?? day), 14 * day / max(cal.weekdays.count, 1) * cal.weekdays.count / 7 * 1), n / 4)
+        let evalSpan = min(max(2 * (seasons.last ?? day), 2 * cal.stepsPerWeek), n / 4)
         let candidates = self.candidates.filter { m in request.models.map { $0.contains(m.name) } ?? true }
         guard !candidates.isEmpty else { throw ForecastError(problem: "no model named \(request.models ?? [])") }
 

@@ -162,19 +162,30 @@ public actor NodeSimulator {
         ]
     }
 
+    /// Renews every node's Lease each interval. The Lease is created once by server-side apply;
+    /// renewals are merge patches of `renewTime` alone (the cheapest write for the apiserver).
     func heartbeatLoop() async {
+        var created = Set<String>()
         while !Task.isCancelled {
             let started = Date()
             let names = owned.sorted()
-            await forEachConcurrently(names, width: 16) { name in
+            let fresh = names.filter { !created.contains($0) }
+            await forEachConcurrently(names, width: 64) { name in
                 let now = Timestamp.formatMicro(Date())
-                let body: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                                       "metadata": ["name": .string(name), "namespace": "kube-node-lease"],
-                                       "spec": ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": .string(now)]]
-                do { try await self.client.apply(Lease.self, namespace: "kube-node-lease", name: name, body: body, fieldManager: "foresight-node-simulator") } catch {
+                do {
+                    if fresh.contains(name) {
+                        let body: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                               "metadata": ["name": .string(name), "namespace": "kube-node-lease"],
+                                               "spec": ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": .string(now)]]
+                        try await self.client.apply(Lease.self, namespace: "kube-node-lease", name: name, body: body, fieldManager: "foresight-node-simulator")
+                    } else {
+                        try await self.client.patch(Lease.self, namespace: "kube-node-lease", name: name, body: ["spec": ["renewTime": .string(now)]])
+                    }
+                } catch {
                     self.logger.warning("lease of \(name): \(error)")
                 }
             }
+            created.formUnion(fresh)
             let took = Date().timeIntervalSince(started)
             let interval = Double(configuration.heartbeatInterval.components.seconds)
             maxHeartbeatLag = max(maxHeartbeatLag, took - interval)
@@ -233,7 +244,14 @@ public actor NodeSimulator {
             }
             return
         }
-        guard !pod.isReady, !pod.isFinished, !startedPods.contains(uid), !rebooting.contains(node) else { return }
+        guard !pod.isReady, !pod.isFinished, !rebooting.contains(node) else { return }
+        if startedPods.contains(uid) {
+            // Started, yet not Ready: the node lifecycle controller marked it so while the node
+            // looked unreachable. A kubelet re-reports its pods; so does the simulator.
+            guard pod.status?.phase == "Running", pod.status?.conditions?.contains(where: { $0.type == "ContainersReady" && $0.status == "True" }) == true else { return }
+            Task { await self.markRunning(pod, ready: true) }
+            return
+        }
         startedPods.insert(uid)
         Task {
             try? await Task.sleep(for: self.configuration.podStartDelay)
@@ -352,8 +370,6 @@ public actor NodeSimulator {
     func poolLoop() async {
         let watcher = Watcher<NodePool>(client: client, namespace: configuration.poolNamespace, logger: logger)
         var pools: [String: NodePool] = [:]
-        let (ticks, tick) = AsyncStream<Void>.makeStream()
-        _ = ticks
         for await event in watcher.events() {
             switch event {
             case .restarted(let all): pools = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -362,7 +378,6 @@ public actor NodeSimulator {
             }
             for pool in pools.values { await reconcilePool(pool) }
         }
-        tick.finish()
     }
 
     func reconcilePool(_ pool: NodePool) async {
