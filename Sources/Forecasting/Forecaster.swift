@@ -231,7 +231,7 @@ public struct Forecaster: Sendable {
             sums[slot, default: 0] += series.values[t]; counts[slot, default: 0] += 1
         }
         if !sums.isEmpty {
-            return (sums.mapValues { $0 } .reduce(into: [:]) { $0[$1.key] = $1.value / counts[$1.key]! }, "holidays in the horizon were forecast from the profile of \(Int(counts.values.max() ?? 0)) past holiday(s)")
+            return (sums.reduce(into: [:]) { $0[$1.key] = $1.value / counts[$1.key]! }, "holidays in the horizon were forecast from the profile of \(Int(counts.values.max() ?? 0)) past holiday(s)")
         }
         // The quietest weekday of the last week.
         let week = min(cal.stepsPerWeek, series.count)

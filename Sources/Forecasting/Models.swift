@@ -103,11 +103,13 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
     }
 
     /// Runs the filter over `y[0..<end]`; calls `atOrigin(t, state)` before consuming `y[t]` for each origin.
-    /// Returns the sum of squared one-step errors from `scoreFrom` on, and the dampened count.
+    /// Returns the sum of squared one-step errors from `scoreFrom` on, with `leadScored > 0` also
+    /// the sum of squared errors of the forecasts made `leadScored` steps earlier, and the dampened count.
     func filter(_ y: [Double], excluded: [Bool], seasons: [Int], parameters: Parameters, end: Int, scoreFrom: Int,
                 state: inout State, origins: [Int] = [], leadScored: Int = 0,
-                atOrigin: (Int, State) -> Void = { _, _ in }) -> (sse: Double, spikes: Int) {
-        var sse = 0.0
+                atOrigin: (Int, State) -> Void = { _, _ in }) -> (oneStepSSE: Double, leadSSE: Double, spikes: Int) {
+        var oneStepSSE = 0.0
+        var leadSSE = 0.0
         // Ring buffers of the level and residual, to score the forecast made `leadScored` steps earlier.
         let lead = max(leadScored, 1)
         var levels = [Double](repeating: 0, count: lead)
@@ -130,15 +132,16 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                 continue
             }
             var error = y[t] - prediction
+            if t >= scoreFrom { oneStepSSE += error * error }
             if leadScored > 0 {
                 if t >= scoreFrom + lead {
                     let earlier = levels[t % lead] + seasonal + phiLead * residuals[t % lead]
                     let e = y[t] - earlier
-                    sse += e * e
+                    leadSSE += e * e
                 }
                 levels[t % lead] = state.level
                 residuals[t % lead] = state.lastResidual
-            } else if t >= scoreFrom { sse += error * error }
+            }
             let bound = 6 * state.errorScale
             if abs(error) > bound {
                 error = error > 0 ? bound : -bound
@@ -149,7 +152,7 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
             for i in 0..<k { state.seasonals[i][t % seasons[i]] += parameters.gammas[i] * error }
             state.lastResidual = phi * state.lastResidual + error  // residual of the (clipped) observation
         }
-        return (sse, spikes)
+        return (oneStepSSE, leadSSE, spikes)
     }
 
     func forecast(_ state: State, from t: Int, horizon: Int, seasons: [Int], phi: Double) -> [Double] {
@@ -176,19 +179,17 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         }
         let objective: ([Double]) -> Double = { x in
             var s = start
-            // One-step errors plus the errors of forecasts made a whole horizon earlier: parameters
-            // that are best one step ahead smooth too little for a day ahead.
-            var s2 = start
-            let oneStep = filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s).sse
-            let horizon = filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s2, leadScored: input.horizon).sse
-            return oneStep + horizon
+            // One-step errors plus the errors of forecasts made a whole horizon earlier (one pass
+            // scores both): parameters that are best one step ahead smooth too little for a day ahead.
+            let scored = filter(y, excluded: input.excluded, seasons: seasons, parameters: params(x), end: input.fitEnd, scoreFrom: burnIn, state: &s, leadScored: input.horizon)
+            return scored.oneStepSSE + scored.leadSSE
         }
         let x0 = [logit(0.1)] + [Double](repeating: logit(0.1), count: k) + [logit((0.5 + 0.99) / 1.98)]
         let best = nelderMead(objective, start: x0, step: 1.0, maxEvaluations: 60 + 30 * k)
         let p = params(best.x)
         var state = start
         var originForecasts: [[Double]] = []
-        let (_, spikes) = filter(y, excluded: input.excluded, seasons: seasons, parameters: p, end: y.count, scoreFrom: burnIn, state: &state,
+        let (_, _, spikes) = filter(y, excluded: input.excluded, seasons: seasons, parameters: p, end: y.count, scoreFrom: burnIn, state: &state,
                                  origins: input.origins) { t, s in
             originForecasts.append(forecast(s, from: t, horizon: input.horizon, seasons: seasons, phi: p.phi))
         }

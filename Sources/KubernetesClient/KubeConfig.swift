@@ -142,7 +142,7 @@ public enum KubeConfigLoader {
         guard let (ctx, ctxFile) = first({ $0.contexts[contextName] }) else {
             throw KubeConfigError(file: files.map(\.path).joined(separator: ":"), field: "contexts", problem: "context \"\(contextName)\" not found")
         }
-        guard let (cluster, clusterFile) = first({ $0.clusters[ctx.cluster] }) else {
+        guard let (cluster, _) = first({ $0.clusters[ctx.cluster] }) else {
             throw KubeConfigError(file: ctxFile.path, line: ctx.line, field: "contexts[\(contextName)].context.cluster", problem: "cluster \"\(ctx.cluster)\" not found")
         }
         var credentials = Credentials.none
@@ -159,7 +159,6 @@ public enum KubeConfigLoader {
             tls.clientKeyData = user.clientKeyData
             if let t = user.token { credentials = .token(t) } else if let f = user.tokenFile { credentials = .tokenFile(f) } else if let e = user.exec { credentials = .exec(e) } else if let u = user.username, let p = user.password { credentials = .basic(username: u, password: p) }
         }
-        _ = clusterFile
         return ClusterConnection(server: cluster.server, tls: tls, credentials: credentials, namespace: ctx.namespace ?? "default",
                                  origin: "context \(contextName) of \(files.map(\.path).joined(separator: ":"))")
     }

@@ -11,11 +11,23 @@ public protocol ValidatedResource: KubernetesResource {
     func specProblems() -> [SpecProblem]
     /// What the controller can say about a valid spec in this version.
     static var acceptedMessage: String { get }
+    /// Status fields of this kind besides conditions and observedGeneration.
+    var extraStatus: [(String, JSONValue)] { get }
+}
+
+extension ValidatedResource {
+    public var extraStatus: [(String, JSONValue)] { [] }
+
+    /// The conditions the object's status holds now (none when it has no status yet).
+    public var statusConditions: [Condition] {
+        (try? status?["conditions"].map { try JSONDecoder().decode([Condition].self, from: $0.serialized()) }) ?? []
+    }
 }
 
 extension ZonePlan: ValidatedResource {
     public func specProblems() -> [SpecProblem] { spec?.validate() ?? [SpecProblem("spec", "required")] }
     public static let acceptedMessage = "the spec is valid; this version of Foresight checks ZonePlans and reports on them but does not plan zones yet"
+    public var extraStatus: [(String, JSONValue)] { [("zoneCount", .int(spec?.zones?.count ?? 0))] }
 }
 
 extension UpdateWindow: ValidatedResource {
@@ -26,7 +38,7 @@ extension UpdateWindow: ValidatedResource {
 /// The status a spec check leads to: `Ready=False/InvalidSpec` naming every field at fault, or
 /// `Ready=Unknown/SpecAccepted` with what this version does with it. Pure, for tests.
 public func specConditions<K: ValidatedResource>(for object: K, now: Date) -> (conditions: [Condition], problems: [SpecProblem]) {
-    var conditions = (try? object.status?["conditions"].map { try JSONDecoder().decode([Condition].self, from: $0.serialized()) }) ?? []
+    var conditions = object.statusConditions
     let problems = object.specProblems()
     let stamp = Timestamp.format(now)
     let generation = object.metadata.generation
@@ -59,13 +71,13 @@ public struct SpecStatusReconciler<K: ValidatedResource>: Sendable {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileAction {
         guard let object = store.get(key) else { return .awaitChange }  // deleted: nothing of ours to clean up
         let (conditions, problems) = specConditions(for: object, now: Date())
-        let previous = (try? object.status?["conditions"].map { try JSONDecoder().decode([Condition].self, from: $0.serialized()) }) ?? []
+        let previous = object.statusConditions
         let observed = object.status?["observedGeneration"]?.intValue
         if previous == conditions && observed == object.metadata.generation { return .awaitChange }
         let encoded = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(conditions))
         var status: [(String, JSONValue)] = [("conditions", encoded)]
         if let g = object.metadata.generation { status.append(("observedGeneration", .int(g))) }
-        if let zp = object as? ZonePlan { status.append(("zoneCount", .int(zp.spec?.zones?.count ?? 0))) }
+        status.append(contentsOf: object.extraStatus)
         try await client.patchStatus(K.self, name: key.name, status: .object(status))
         if !problems.isEmpty && previous["Ready"]?.message != conditions["Ready"]?.message {
             let ref = ObjectReference(apiVersion: K.resource.apiVersion, kind: K.resource.kind, name: key.name, uid: object.metadata.uid)
