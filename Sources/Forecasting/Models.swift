@@ -203,125 +203,186 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
 
 // MARK: - Decomposition (MSTL-like)
 
-/// Robust seasonal decomposition, then a model of what is left: each season's profile is a
-/// recency-weighted, outlier-trimmed mean of its cycle sub-series (estimated on the fit range
-/// only), the deseasonalised series follows a local level (simple exponential smoothing) and its
-/// remaining error an AR(2).
+/// Multiple seasonal-trend decomposition by local smoothing (after MSTL: Bandara, Hyndman and
+/// Bergmeir, 2021), then a local level for what is left.
+///
+/// Seasons are taken shortest first, twice over. Each season's component is estimated on the
+/// series minus the other components and minus a centred moving-average trend: every phase's
+/// cycle sub-series is smoothed by a tricube-weighted local mean over `window(i)` cycles, so the
+/// component drifts as the shape of the cycle drifts, and the smoothed component loses its own
+/// moving average so it carries no level. After the first pass, observations far from the fit get
+/// bisquare robustness weights, so spikes do not bend the profiles. The forecast repeats each
+/// component's last cycle, plus a level fitted by simple exponential smoothing on the
+/// seasonally adjusted series.
 public struct SeasonalDecomposition: ForecastModel {
     public var name: String { "decomposition" }
-    /// Weight of a cycle relative to the next newer one when profiles are averaged.
-    static let recencyDecay = 0.85
-    public init() {}
     public func minimumHistory(seasons: [Int]) -> Int { 2 * (seasons.last ?? 1) }
 
-    static func profiles(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool], decay: Double = recencyDecay) -> [[Double]] {
-        let longest = seasons.last ?? 1
-        // Trend: centred moving average over the longest season.
-        var trend = [Double](repeating: 0, count: end)
-        var prefix = [Double](repeating: 0, count: end + 1)
-        for t in 0..<end { prefix[t + 1] = prefix[t] + y[t] }
-        let half = longest / 2
-        for t in 0..<end {
-            let a = max(0, min(t - half, end - longest)), b = min(end, a + longest)
-            trend[t] = (prefix[b] - prefix[a]) / Double(b - a)
-        }
-        var profiles = seasons.map { [Double](repeating: 0, count: $0) }
-        for _ in 0..<2 {
+    /// Smoothing window of the i-th shortest season, in cycles: MSTL's default 7 + 4·(i + 1).
+    /// Smoothing window of the i-th shortest season, in cycles: MSTL's default, 7 + 4·(i + 1).
+    static func window(season i: Int) -> Int { 11 + 4 * i }
+
+    /// The seasonal components of `y[0..<end]`, one array of length `end` per season.
+    static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
+        var components = seasons.map { _ in [Double](repeating: 0, count: end) }
+        var robustness = (0..<end).map { excluded[$0] ? 0.0 : 1.0 }
+        var x = [Double](repeating: 0, count: end)
+        for pass in 0..<2 {
+            if pass == 1 {
+                // Bisquare weights from the first pass's remainder (y − trend − seasonals).
+                var adjusted = [Double](repeating: 0, count: end)
+                for t in 0..<end {
+                    var s = 0.0
+                    for c in components { s += c[t] }
+                    adjusted[t] = y[t] - s
+                }
+                let trend = lowPass(adjusted, period: seasons.last ?? 1)
+                var remainder = (0..<end).map { abs(adjusted[$0] - trend[$0]) }
+                let scale = 6 * quickMedian(&remainder) + 1e-12
+                for t in 0..<end where !excluded[t] {
+                    let u = min(abs(adjusted[t] - trend[t]) / scale, 1)
+                    robustness[t] = (1 - u * u) * (1 - u * u)
+                }
+            }
             for (i, p) in seasons.enumerated() {
-                let cycles = end / p
-                var values = [[Double]](repeating: [], count: p)
-                var weights = [[Double]](repeating: [], count: p)
-                for t in (end - cycles * p)..<end where !excluded[t] {
-                    var other = 0.0
-                    for (j, q) in seasons.enumerated() where j != i { other += profiles[j][t % q] }
-                    let age = Double((end - 1 - t) / p)
-                    values[t % p].append(y[t] - trend[t] - other)
-                    weights[t % p].append(pow(decay, age))
+                for t in 0..<end {
+                    var v = y[t]
+                    for (j, c) in components.enumerated() where j != i { v -= c[t] }
+                    x[t] = v
                 }
-                var s = [Double](repeating: 0, count: p)
-                for phase in 0..<p where !values[phase].isEmpty {
-                    // Trimmed, weighted mean: drop values beyond 3 MADs of the phase median.
-                    let v = values[phase]
-                    let m = median(v)
-                    let mad = median(v.map { abs($0 - m) }) * 1.4826 + 1e-12
-                    var sw = 0.0, sv = 0.0
-                    for (x, w) in zip(v, weights[phase]) where abs(x - m) <= 3 * mad { sw += w; sv += w * x }
-                    s[phase] = sw > 0 ? sv / sw : m
+                let trend = lowPass(x, period: p)
+                var s = [Double](repeating: 0, count: end)
+                let w = window(season: i)
+                var sub = [Double](), weights = [Double](), smooth = [Double]()
+                for phase in 0..<min(p, end) {
+                    sub.removeAll(keepingCapacity: true); weights.removeAll(keepingCapacity: true)
+                    var t = phase
+                    while t < end { sub.append(x[t] - trend[t]); weights.append(robustness[t]); t += p }
+                    localMean(sub, weights: weights, window: w, into: &smooth)
+                    t = phase
+                    for v in smooth { s[t] = v; t += p }
                 }
-                let mean = s.reduce(0, +) / Double(p)
-                profiles[i] = s.map { $0 - mean }
+                let level = lowPass(s, period: p)
+                for t in 0..<end { s[t] -= level[t] }
+                components[i] = s
             }
         }
-        return profiles
+        return components
+    }
+
+    /// Centred moving average over `period` (then over 2 when `period` is even), windows shifted
+    /// inward at the ends.
+    static func lowPass(_ x: [Double], period: Int) -> [Double] {
+        let once = movingAverage(x, width: period)
+        return period % 2 == 0 ? movingAverage(once, width: 2) : once
+    }
+
+    static func movingAverage(_ x: [Double], width: Int) -> [Double] {
+        let n = x.count
+        guard n > 0 else { return [] }
+        let w = min(width, n)
+        var prefix = [Double](repeating: 0, count: n + 1)
+        for t in 0..<n { prefix[t + 1] = prefix[t] + x[t] }
+        let half = w / 2
+        return (0..<n).map { t in
+            let a = max(0, min(t - half, n - w))
+            return (prefix[a + w] - prefix[a]) / Double(w)
+        }
+    }
+
+    /// Tricube-weighted local mean of each point of `v` over its `window` nearest points (loess of
+    /// degree 0); a window longer than the series widens the bandwidth in proportion, as loess does.
+    static func localMean(_ v: [Double], weights: [Double], window: Int, into out: inout [Double]) {
+        let m = v.count
+        out = [Double](repeating: 0, count: m)
+        guard m > 0 else { return }
+        let q = min(window, m)
+        for i in 0..<m {
+            let lo = min(max(i - (q - 1) / 2, 0), m - q)
+            var h = Double(max(i - lo, lo + q - 1 - i)) * 1.0001 + 1e-9
+            if window > m { h *= Double(window) / Double(m) }
+            let reach = Int(h)
+            var sw = 0.0, sv = 0.0
+            for j in max(0, i - reach)...min(m - 1, i + reach) {
+                let u = Double(abs(j - i)) / h
+                guard u < 1 else { continue }
+                let c = 1 - u * u * u
+                let wj = c * c * c * weights[j]
+                sw += wj; sv += wj * v[j]
+            }
+            if sw > 0 { out[i] = sv / sw } else {
+                // Every neighbour excluded: the unweighted mean of the window.
+                var s = 0.0
+                for j in lo..<(lo + q) { s += v[j] }
+                out[i] = s / Double(q)
+            }
+        }
     }
 
     public func run(_ input: ModelInput) -> ModelRun? {
+        guard input.fitEnd >= minimumHistory(seasons: input.seasons) else { return nil }
         let seasons = input.seasons
-        guard input.fitEnd >= minimumHistory(seasons: seasons) else { return nil }
         let y = input.y
-        // Profiles are re-estimated once a day (of the shortest season) from the data before that
-        // point, so each forecast uses profiles as fresh as the data it may see.
-        let refresh = seasons.first ?? 1
-        var profileCache: [Int: [[Double]]] = [:]
-        func profiles(upTo end: Int) -> [[Double]] {
-            let key = max(input.fitEnd, end - (end - input.fitEnd) % refresh)
-            if let p = profileCache[key] { return p }
-            let p = Self.profiles(y, end: key, seasons: seasons, excluded: input.excluded)
-            profileCache[key] = p
-            return p
-        }
-        let fitProfiles = profiles(upTo: input.fitEnd)
-        func seasonal(_ p: [[Double]], _ t: Int) -> Double {
+        let horizon = input.horizon
+        // Seasonal value at t of a decomposition of y[0..<end]: the component itself inside the
+        // history, its last cycle repeated beyond it.
+        func seasonal(_ c: [[Double]], _ end: Int, _ t: Int) -> Double {
             var s = 0.0
-            for (i, q) in seasons.enumerated() { s += p[i][t % q] }
+            for (i, p) in seasons.enumerated() { s += t < end ? c[i][t] : c[i][end - p + (t - end) % p] }
             return s
         }
-        // Level smoothing parameter by a coarse search on one-step errors, then AR(2) on the errors.
-        func levelErrors(_ alpha: Double, end: Int) -> [Double] {
-            var level = y[0] - seasonal(fitProfiles, 0)
-            var e = [Double](repeating: 0, count: end)
-            for t in 0..<end {
-                e[t] = y[t] - seasonal(fitProfiles, t) - level
-                if !input.excluded[t] { level += alpha * e[t] }
-            }
-            return e
-        }
+        // The level's smoothing parameter, by one-step errors of the seasonally adjusted fit range.
+        let fitComponents = Self.decompose(y, end: input.fitEnd, seasons: seasons, excluded: input.excluded)
+        var adjusted = (0..<input.fitEnd).map { y[$0] - seasonal(fitComponents, input.fitEnd, $0) }
         var bestAlpha = 0.1, bestSSE = Double.infinity
+        let firstScored = seasons.first ?? 1
         for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
-            let e = levelErrors(alpha, end: input.fitEnd)
-            let sse = e[(seasons.first ?? 1)...].reduce(0) { $0 + $1 * $1 }
+            var level = adjusted[0], sse = 0.0
+            for t in 1..<input.fitEnd where !input.excluded[t] {
+                let e = adjusted[t] - level
+                if t >= firstScored { sse += e * e }
+                level += alpha * e
+            }
             if sse < bestSSE { bestSSE = sse; bestAlpha = alpha }
         }
-        let fitErrors = levelErrors(bestAlpha, end: input.fitEnd)
-        let ar = leastSquares(rows: max(input.fitEnd - 2, 0), columns: 2) { r, x in
-            x[0] = fitErrors[r + 1]; x[1] = fitErrors[r]
-            return fitErrors[r + 2]
-        } ?? [0, 0]
-        // Filter with the profiles of the day; forecast from each origin with that day's profiles.
-        var originForecasts: [[Double]] = []
-        var level = y[0] - seasonal(fitProfiles, 0)
-        var e1 = 0.0, e2 = 0.0
-        var nextOrigin = 0
-        func forecast(from t: Int) -> [Double] {
-            let p = profiles(upTo: t)
-            var a = e1, b = e2
-            return (0..<input.horizon).map { h in
-                let next = ar[0] * a + ar[1] * b
-                b = a; a = next
-                return level + next + seasonal(p, t + h)
+        // Forecasts from `origins` (ascending, all ≥ end) with the decomposition of y[0..<end].
+        func forecasts(end: Int, origins: ArraySlice<Int>) -> [[Double]] {
+            let c = end == input.fitEnd ? fitComponents : Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
+            adjusted = (0..<(origins.last ?? end)).map { y[$0] - seasonal(c, end, $0) }
+            var level = adjusted.first ?? 0
+            var out: [[Double]] = []
+            var t = 1
+            for o in origins {
+                while t < o { if !input.excluded[t] { level += bestAlpha * (adjusted[t] - level) }; t += 1 }
+                out.append((0..<horizon).map { level + seasonal(c, end, o + $0) })
             }
+            return out
         }
-        for t in 0..<y.count {
-            while nextOrigin < input.origins.count && input.origins[nextOrigin] < t { nextOrigin += 1 }
-            if nextOrigin < input.origins.count && input.origins[nextOrigin] == t { originForecasts.append(forecast(from: t)); nextOrigin += 1 }
-            let e = y[t] - seasonal(profiles(upTo: t), t) - level
-            if !input.excluded[t] { level += bestAlpha * e }
-            e2 = e1; e1 = input.excluded[t] ? e1 : e
+        // Inner origins: the decomposition is refreshed once a cycle of the shortest season, from
+        // the data before that point, so each forecast uses components as fresh as the data it may see.
+        let refresh = seasons.first ?? 1
+        var originForecasts: [[Double]] = []
+        var k = 0
+        while k < input.origins.count {
+            let end = max(input.fitEnd, input.origins[k] - (input.origins[k] - input.fitEnd) % refresh)
+            var k2 = k
+            while k2 < input.origins.count && input.origins[k2] < end + refresh { k2 += 1 }
+            originForecasts += forecasts(end: min(end, input.origins[k]), origins: input.origins[k..<k2])
+            k = k2
         }
         guard originForecasts.count == input.origins.count else { return nil }
-        return ModelRun(name: name, originForecasts: originForecasts, final: forecast(from: y.count),
-                        parameters: ["alpha": bestAlpha, "ar1": ar[0], "ar2": ar[1]], spikesDampened: 0)
+        let final = forecasts(end: y.count, origins: [y.count][...])[0]
+        return ModelRun(name: name, originForecasts: originForecasts, final: final,
+                        parameters: ["alpha": bestAlpha], spikesDampened: 0)
     }
+}
+
+/// The median of `v`, reordering it.
+func quickMedian(_ v: inout [Double]) -> Double {
+    guard !v.isEmpty else { return 0 }
+    v.sort()
+    let m = v.count / 2
+    return v.count % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2
 }
 
 // MARK: - Seasonal autoregression (ARIMA family)
