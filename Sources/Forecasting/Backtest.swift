@@ -32,20 +32,23 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var coverage90: Double
     /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator.
     public var scaledPinball: Double
-    /// Fit plus forecast, after a warm-up, averaged over origins.
+    /// Fit plus forecast, after a warm-up, averaged over origins: wall-clock time (the engine runs
+    /// its candidate models on separate threads) and the process's CPU time.
     public var secondsPerOrigin: Double
+    public var cpuSecondsPerOrigin: Double
     /// What `auto` chose at each origin.
     public var choices: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case model, maseDay = "MASE_d", smape = "sMAPE", coverage90 = "Cov90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", choices
+        case model, maseDay = "MASE_d", smape = "sMAPE", coverage90 = "Cov90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices
     }
 }
 
 public enum Backtest {
     /// Runs the protocol for each model alone and for the engine's own choice (`auto`).
     public static func run(_ series: TimeSeries, protocol p: BacktestProtocol, models: [any ForecastModel] = Forecaster.defaultModels,
-                           clock: () -> Double = { Date().timeIntervalSinceReferenceDate }) throws -> [BacktestScore] {
+                           clock: () -> Double = { Date().timeIntervalSinceReferenceDate },
+                           cpuClock: () -> Double = Backtest.processCPUSeconds) throws -> [BacktestScore] {
         let regular = try SeriesRepair.regularize(series)
         let cal = regular.calendar
         let trainSteps = try cal.steps(forSeason: p.train)
@@ -63,7 +66,7 @@ public enum Backtest {
         let variants: [(String, [any ForecastModel])] = models.map { ($0.name, [$0]) } + [("auto", models)]
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
-            var mase = 0.0, smape = 0.0, cover = 0.0, pinball = 0.0, seconds = 0.0
+            var mase = 0.0, smape = 0.0, cover = 0.0, pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
             var choices: [String] = []
             for k in -1..<p.origins {
                 let origin = first + max(k, 0) * horizonSteps
@@ -72,11 +75,12 @@ public enum Backtest {
                     calendar: ObservationCalendar(step: cal.step, slots: cal.slots, weekdays: cal.weekdays, origin: cal.time(at: trainStart)),
                     values: Array(regular.values[trainStart..<origin]), report: RepairReport())
                 let request = ForecastRequest(seasons: p.seasons, horizon: p.horizon, holidays: p.holidays)
-                let t0 = clock()
+                let t0 = clock(), c0 = cpuClock()
                 let forecast = try engine.forecast(window, request: request)
-                let elapsed = clock() - t0
+                let elapsed = clock() - t0, cpu = cpuClock() - c0
                 if k < 0 { continue }  // warm-up
                 seconds += elapsed
+                cpuSeconds += cpu
                 choices.append(forecast.model)
                 let actual = Array(regular.values[origin..<(origin + horizonSteps)])
                 var scale = 0.0
@@ -99,9 +103,17 @@ public enum Backtest {
             }
             let n = Double(p.origins)
             scores.append(BacktestScore(model: name, maseDay: mase / n, smape: smape / n, coverage90: cover / n, scaledPinball: pinball / n,
-                                        secondsPerOrigin: seconds / n, choices: name == "auto" ? choices : nil))
+                                        secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil))
         }
         return scores
+    }
+
+    /// User plus system CPU time of the whole process, in seconds.
+    public static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func pinballLoss(_ actual: Double, _ predicted: Double, _ q: Double) -> Double {

@@ -119,39 +119,51 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         var nextOrigin = 0
         let k = seasons.count
         let alpha = parameters.alpha, phi = parameters.phi
+        // The seasonal states flattened, with each season's current phase kept as a running index.
+        var flat: [Double] = state.seasonals.flatMap { $0 }
+        var offsets = [Int](repeating: 0, count: k)
+        for i in 1..<max(k, 1) { offsets[i] = offsets[i - 1] + seasons[i - 1] }
+        var phases = seasons.map { 0 % $0 }
+        var level = state.level, lastResidual = state.lastResidual, errorScale = state.errorScale
+        let gammas = parameters.gammas
+        func snapshot() -> State {
+            State(level: level, seasonals: (0..<k).map { Array(flat[offsets[$0]..<(offsets[$0] + seasons[$0])]) },
+                  lastResidual: lastResidual, errorScale: errorScale)
+        }
         for t in 0..<end {
             while nextOrigin < origins.count && origins[nextOrigin] < t { nextOrigin += 1 }
-            if nextOrigin < origins.count && origins[nextOrigin] == t { atOrigin(t, state); nextOrigin += 1 }
+            if nextOrigin < origins.count && origins[nextOrigin] == t { atOrigin(t, snapshot()); nextOrigin += 1 }
             var seasonal = 0.0
-            for i in 0..<k { seasonal += state.seasonals[i][t % seasons[i]] }
-            let base = state.level + seasonal
-            let prediction = base + phi * state.lastResidual
+            for i in 0..<k { seasonal += flat[offsets[i] + phases[i]] }
+            defer { for i in 0..<k { phases[i] += 1; if phases[i] == seasons[i] { phases[i] = 0 } } }
+            let prediction = level + seasonal + phi * lastResidual
             if excluded[t] {
                 // A holiday: keep the states as they are, as if the step had been predicted exactly.
-                state.lastResidual *= phi
+                lastResidual *= phi
                 continue
             }
             var error = y[t] - prediction
             if t >= scoreFrom { oneStepSSE += error * error }
             if leadScored > 0 {
+                let slot = t % lead
                 if t >= scoreFrom + lead {
-                    let earlier = levels[t % lead] + seasonal + phiLead * residuals[t % lead]
-                    let e = y[t] - earlier
+                    let e = y[t] - (levels[slot] + seasonal + phiLead * residuals[slot])
                     leadSSE += e * e
                 }
-                levels[t % lead] = state.level
-                residuals[t % lead] = state.lastResidual
+                levels[slot] = level
+                residuals[slot] = lastResidual
             }
-            let bound = 6 * state.errorScale
+            let bound = 6 * errorScale
             if abs(error) > bound {
                 error = error > 0 ? bound : -bound
                 spikes += 1
             }
-            state.errorScale = 0.99 * state.errorScale + 0.01 * 1.25 * abs(error)
-            state.level += alpha * error
-            for i in 0..<k { state.seasonals[i][t % seasons[i]] += parameters.gammas[i] * error }
-            state.lastResidual = phi * state.lastResidual + error  // residual of the (clipped) observation
+            errorScale = 0.99 * errorScale + 0.0125 * abs(error)
+            level += alpha * error
+            for i in 0..<k { flat[offsets[i] + phases[i]] += gammas[i] * error }
+            lastResidual = phi * lastResidual + error  // residual of the (clipped) observation
         }
+        state = snapshot()
         return (oneStepSSE, leadSSE, spikes)
     }
 
@@ -238,7 +250,7 @@ public struct SeasonalDecomposition: ForecastModel {
                 }
                 let trend = lowPass(adjusted, period: seasons.last ?? 1)
                 var remainder = (0..<end).map { abs(adjusted[$0] - trend[$0]) }
-                let scale = 6 * quickMedian(&remainder) + 1e-12
+                let scale = 6 * selectMedian(&remainder) + 1e-12
                 for t in 0..<end where !excluded[t] {
                     let u = min(abs(adjusted[t] - trend[t]) / scale, 1)
                     robustness[t] = (1 - u * u) * (1 - u * u)
@@ -253,12 +265,14 @@ public struct SeasonalDecomposition: ForecastModel {
                 let trend = lowPass(x, period: p)
                 var s = [Double](repeating: 0, count: end)
                 let w = window(season: i)
+                var kernelsByCount: [Int: LocalMeanKernels] = [:]
                 var sub = [Double](), weights = [Double](), smooth = [Double]()
                 for phase in 0..<min(p, end) {
                     sub.removeAll(keepingCapacity: true); weights.removeAll(keepingCapacity: true)
                     var t = phase
                     while t < end { sub.append(x[t] - trend[t]); weights.append(robustness[t]); t += p }
-                    localMean(sub, weights: weights, window: w, into: &smooth)
+                    if kernelsByCount[sub.count] == nil { kernelsByCount[sub.count] = LocalMeanKernels(count: sub.count, window: w) }
+                    localMean(sub, weights: weights, kernels: kernelsByCount[sub.count]!, into: &smooth)
                     t = phase
                     for v in smooth { s[t] = v; t += p }
                 }
@@ -281,40 +295,80 @@ public struct SeasonalDecomposition: ForecastModel {
         let n = x.count
         guard n > 0 else { return [] }
         let w = min(width, n)
-        var prefix = [Double](repeating: 0, count: n + 1)
-        for t in 0..<n { prefix[t + 1] = prefix[t] + x[t] }
-        let half = w / 2
-        return (0..<n).map { t in
-            let a = max(0, min(t - half, n - w))
-            return (prefix[a + w] - prefix[a]) / Double(w)
+        var out = [Double](repeating: 0, count: n)
+        x.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { out in
+                // Running sum of the window [a, a + w); the window stops moving at both ends.
+                var sum = 0.0
+                for t in 0..<w { sum += x[t] }
+                let half = w / 2, scale = 1 / Double(w)
+                var a = 0
+                for t in 0..<n {
+                    let target = max(0, min(t - half, n - w))
+                    while a < target { sum += x[a + w] - x[a]; a += 1 }
+                    out[t] = sum * scale
+                }
+            }
+        }
+        return out
+    }
+
+    /// Tricube weights by distance for a loess of degree 0 over `window` nearest points of a
+    /// series of `count` points: one kernel per bandwidth, which only changes near the ends.
+    struct LocalMeanKernels {
+        let count: Int, window: Int, q: Int
+        /// Kernel for a half-width `r` (distance to the farthest of the q nearest) at `kernels[r - smallest]`.
+        let kernels: [[Double]]
+        let smallest: Int
+
+        init(count m: Int, window: Int) {
+            self.count = m
+            self.window = window
+            q = min(window, m)
+            smallest = q / 2
+            var kernels: [[Double]] = []
+            for r in smallest...max(q - 1, smallest) {
+                var h = Double(r) * 1.0001 + 1e-9
+                if window > m { h *= Double(window) / Double(m) }
+                kernels.append((0...Int(h)).map { d in
+                    let u = Double(d) / h
+                    let c = 1 - u * u * u
+                    return c * c * c
+                })
+            }
+            self.kernels = kernels
         }
     }
 
     /// Tricube-weighted local mean of each point of `v` over its `window` nearest points (loess of
     /// degree 0); a window longer than the series widens the bandwidth in proportion, as loess does.
-    static func localMean(_ v: [Double], weights: [Double], window: Int, into out: inout [Double]) {
+    static func localMean(_ v: [Double], weights: [Double], kernels: LocalMeanKernels, into result: inout [Double]) {
         let m = v.count
-        out = [Double](repeating: 0, count: m)
+        precondition(m == kernels.count)
+        result.removeAll(keepingCapacity: true)
+        result.append(contentsOf: repeatElement(0, count: m))
         guard m > 0 else { return }
-        let q = min(window, m)
-        for i in 0..<m {
-            let lo = min(max(i - (q - 1) / 2, 0), m - q)
-            var h = Double(max(i - lo, lo + q - 1 - i)) * 1.0001 + 1e-9
-            if window > m { h *= Double(window) / Double(m) }
-            let reach = Int(h)
-            var sw = 0.0, sv = 0.0
-            for j in max(0, i - reach)...min(m - 1, i + reach) {
-                let u = Double(abs(j - i)) / h
-                guard u < 1 else { continue }
-                let c = 1 - u * u * u
-                let wj = c * c * c * weights[j]
-                sw += wj; sv += wj * v[j]
-            }
-            if sw > 0 { out[i] = sv / sw } else {
-                // Every neighbour excluded: the unweighted mean of the window.
-                var s = 0.0
-                for j in lo..<(lo + q) { s += v[j] }
-                out[i] = s / Double(q)
+        let q = kernels.q
+        v.withUnsafeBufferPointer { v in
+            weights.withUnsafeBufferPointer { weights in
+                result.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<m {
+                        let lo = min(max(i - (q - 1) / 2, 0), m - q)
+                        let kernel = kernels.kernels[max(i - lo, lo + q - 1 - i) - kernels.smallest]
+                        let reach = kernel.count - 1
+                        var sw = 0.0, sv = 0.0
+                        for j in max(0, i - reach)...min(m - 1, i + reach) {
+                            let wj = kernel[abs(j - i)] * weights[j]
+                            sw += wj; sv += wj * v[j]
+                        }
+                        if sw > 0 { out[i] = sv / sw } else {
+                            // Every neighbour excluded: the unweighted mean of the window.
+                            var s = 0.0
+                            for j in lo..<(lo + q) { s += v[j] }
+                            out[i] = s / Double(q)
+                        }
+                    }
+                }
             }
         }
     }
@@ -375,14 +429,6 @@ public struct SeasonalDecomposition: ForecastModel {
         return ModelRun(name: name, originForecasts: originForecasts, final: final,
                         parameters: ["alpha": bestAlpha], spikesDampened: 0)
     }
-}
-
-/// The median of `v`, reordering it.
-func quickMedian(_ v: inout [Double]) -> Double {
-    guard !v.isEmpty else { return 0 }
-    v.sort()
-    let m = v.count / 2
-    return v.count % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2
 }
 
 // MARK: - Seasonal autoregression (ARIMA family)

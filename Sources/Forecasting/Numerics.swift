@@ -101,3 +101,61 @@ public func quantile(sorted s: [Double], _ q: Double) -> Double {
 }
 
 public func median(_ v: [Double]) -> Double { quantile(v, 0.5) }
+
+/// One ascending array from several ascending arrays (a k-way merge; k is small).
+func mergeSorted(_ columns: ArraySlice<[Double]>) -> [Double] {
+    var flat: [Double] = []
+    var ends: [Int] = []
+    for c in columns { flat += c; ends.append(flat.count) }
+    var cursors = [0] + ends.dropLast()
+    var out = [Double](repeating: 0, count: flat.count)
+    flat.withUnsafeBufferPointer { flat in
+        ends.withUnsafeBufferPointer { ends in
+            cursors.withUnsafeMutableBufferPointer { cursors in
+                out.withUnsafeMutableBufferPointer { out in
+                    for n in 0..<out.count {
+                        var best = -1, value = Double.infinity
+                        for k in 0..<cursors.count where cursors[k] < ends[k] && (best < 0 || flat[cursors[k]] < value) {
+                            best = k; value = flat[cursors[k]]
+                        }
+                        out[n] = value
+                        cursors[best] += 1
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// The median of `v` by selection (expected linear time); `v` is reordered.
+func selectMedian(_ v: inout [Double]) -> Double {
+    guard !v.isEmpty else { return 0 }
+    let m = v.count / 2
+    let upper = select(&v, m)
+    if v.count % 2 == 1 { return upper }
+    var lower = -Double.infinity
+    for i in 0..<m { lower = max(lower, v[i]) }  // after selection, v[0..<m] holds the smaller half
+    return (lower + upper) / 2
+}
+
+/// The k-th smallest of `v` (Hoare's selection with a median-of-three pivot); leaves smaller
+/// values before index k and larger ones after it.
+func select(_ v: inout [Double], _ k: Int) -> Double {
+    var lo = 0, hi = v.count - 1
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2
+        if v[mid] < v[lo] { v.swapAt(mid, lo) }
+        if v[hi] < v[lo] { v.swapAt(hi, lo) }
+        if v[hi] < v[mid] { v.swapAt(hi, mid) }
+        let pivot = v[mid]
+        var i = lo, j = hi
+        while i <= j {
+            while v[i] < pivot { i += 1 }
+            while v[j] > pivot { j -= 1 }
+            if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if k <= j { hi = j } else if k >= i { lo = i } else { return v[k] }
+    }
+    return v[k]
+}

@@ -210,3 +210,65 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(throws: ForecastError.self) { try Backtest.run(series, protocol: p) }
     }
 }
+
+@Suite struct DecompositionAndCalibration {
+    @Test func selectionAndMergeAgreeWithSorting() {
+        var generator = SplitMix(seed: 7)
+        for count in [1, 2, 3, 10, 101, 1000] {
+            var v = (0..<count).map { _ in Double(generator.next() % 1000) / 7 }
+            let sorted = v.sorted()
+            let expected = count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
+            #expect(selectMedian(&v) == expected, "median of \(count) values")
+            let columns = (0..<5).map { c in sorted.enumerated().filter { $0.offset % 5 == c }.map(\.element).shuffled(using: &generator).sorted() }
+            #expect(mergeSorted(columns[...]) == sorted)
+        }
+    }
+
+    @Test func driftOfTheDailyShapeIsFollowed() throws {
+        // The daily peak moves 1.5 half-hours later each week (like sunset in summer); the weekly
+        // profile is flat. Forecasting the peak where it was weeks ago would miss the ramp.
+        func value(_ t: Int) -> Double {
+            let peak = 20 + 1.5 * Double(t) / 336
+            let slot = Double(t % 48)
+            return 100 + 40 * exp(-pow(slot - peak, 2) / 8)
+        }
+        let series = synthetic(days: 56, value)
+        let f = try Forecaster(candidates: [SeasonalDecomposition()]).forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        // The true peak is at slot 32.0 tomorrow and was at 30.5 a week earlier.
+        let peak = Double(f.mean.indices.max { f.mean[$0] < f.mean[$1] }!)
+        #expect(abs(peak - 32) <= 1, "forecast peak at slot \(peak)")
+        let lastWeekPeak = Double((0..<48).max { series.values[49 * 48 + $0] < series.values[49 * 48 + $1] }!)
+        #expect(lastWeekPeak <= 31, "a week earlier the peak was at slot \(lastWeekPeak)")
+    }
+
+    @Test func intervalsWidenWhenErrorsGrow() throws {
+        // Noise whose amplitude doubles every week: errors of older inner origins understate newer ones.
+        var generator = SplitMix(seed: 11)
+        var noise: [Double] = []
+        for t in 0..<(42 * 48) {
+            let unit = Double(generator.next() % 2001) / 1000 - 1
+            noise.append(unit * 2 * pow(2, Double(t) / 336))
+        }
+        let series = synthetic(days: 42) { dailyShape($0) + noise[$0] }
+        let f = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true)]).forecast(series, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        let widened = f.notes.contains { (note: String) in note.hasPrefix("intervals widened") }
+        #expect(widened, "notes: \(f.notes)")
+        let steady = synthetic(days: 42) { dailyShape($0) + Double(($0 * 7919) % 13) * 0.1 }
+        let g = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true)]).forecast(steady, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        let steadyWidened = g.notes.contains { (note: String) in note.hasPrefix("intervals widened") }
+        #expect(!steadyWidened, "notes: \(g.notes)")
+    }
+}
+
+/// A small deterministic generator for tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
