@@ -78,6 +78,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
+        .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
         .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources"]),

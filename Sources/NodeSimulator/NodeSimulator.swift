@@ -54,6 +54,11 @@ public struct SimulatorConfiguration: Sendable {
     /// How long a node pool takes to provide a new node.
     public var provisioningDelay: Duration = .seconds(3)
     public var poolNamespace = "default"
+    /// Pod status writes and deletions in flight at once. They also wait while any node's
+    /// heartbeat is overdue: a kubelet's lease must never queue behind its pods.
+    public var podWriteConcurrency = 32
+    /// The lease duration written into each Lease (the node lifecycle controller's grace is similar).
+    public var leaseDurationSeconds = 40
 
     public init(groups: [NodeGroup]) { self.groups = groups }
 }
@@ -76,9 +81,19 @@ public actor NodeSimulator {
     private var startedPods: Set<String> = []
     private var finishingPods: Set<String> = []
     private var pendingPools: [String: Int] = [:]
-    /// Heartbeat lateness seen, for the capacity benchmark.
-    public private(set) var maxHeartbeatLag: Double = 0
     public private(set) var podsStarted = 0
+
+    /// Heartbeats: each node renews its Lease on its own clock, `heartbeatInterval` after its last
+    /// renewal, over a client of its own so renewals never wait behind pod writes.
+    private let leaseClient: KubernetesClient
+    private var leaseDue: [String: ContinuousClock.Instant] = [:]
+    private var lastRenewal: [String: ContinuousClock.Instant] = [:]
+    private var renewing: Set<String> = []
+    private var leaseCreated: Set<String> = []
+    /// True while some node's last renewal is older than the interval plus a second.
+    private var heartbeatsBehind = false
+    private var podWritesInFlight = 0
+    public private(set) var heartbeats = HeartbeatStatistics()
 
     public static let poolResource = APIResource(group: "simulator.foresight.dev", version: "v1alpha1", plural: "nodepools", kind: "NodePool", namespaced: true)
     public static let poolLabel = "simulator.foresight.dev/node-pool"
@@ -88,6 +103,7 @@ public actor NodeSimulator {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.leaseClient = KubernetesClient(connection: client.connection, userAgent: client.userAgent + " (heartbeats)")
     }
 
     /// Registers the configured nodes, then runs every loop until cancelled.
@@ -124,6 +140,7 @@ public actor NodeSimulator {
         let os = existing?.status?.nodeInfo?.osImage ?? configuration.osImage
         let kernel = existing?.status?.nodeInfo?.kernelVersion ?? configuration.kernelVersion
         owned.insert(name)
+        if leaseDue[name] == nil { leaseDue[name] = .now }
         labelsOf[name] = labels
         groupOf[name] = group
         bootIDs[name] = boot
@@ -162,36 +179,71 @@ public actor NodeSimulator {
         ]
     }
 
-    /// Renews every node's Lease each interval. The Lease is created once by server-side apply;
-    /// renewals are merge patches of `renewTime` alone (the cheapest write for the apiserver).
+    /// Dispatches Lease renewals as they fall due, each node on its own clock: a renewal is due
+    /// `heartbeatInterval` after the start of the node's last successful one (1 s after a failure).
+    /// The Lease is created once by server-side apply; renewals are merge patches of `renewTime`
+    /// alone, the cheapest write for the apiserver.
     func heartbeatLoop() async {
-        var created = Set<String>()
+        let interval = configuration.heartbeatInterval
         while !Task.isCancelled {
-            let started = Date()
-            let names = owned.sorted()
-            let fresh = names.filter { !created.contains($0) }
-            await forEachConcurrently(names, width: 64) { name in
-                let now = Timestamp.formatMicro(Date())
-                do {
-                    if fresh.contains(name) {
-                        let body: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                                               "metadata": ["name": .string(name), "namespace": "kube-node-lease"],
-                                               "spec": ["holderIdentity": .string(name), "leaseDurationSeconds": 40, "renewTime": .string(now)]]
-                        try await self.client.apply(Lease.self, namespace: "kube-node-lease", name: name, body: body, fieldManager: "foresight-node-simulator")
-                    } else {
-                        try await self.client.patch(Lease.self, namespace: "kube-node-lease", name: name, body: ["spec": ["renewTime": .string(now)]])
-                    }
-                } catch {
-                    self.logger.warning("lease of \(name): \(error)")
-                }
+            let now = ContinuousClock.now
+            var oldest = now
+            var due: [(String, ContinuousClock.Instant)] = []
+            for name in owned {
+                let when = leaseDue[name] ?? now
+                if when <= now && !renewing.contains(name) { due.append((name, when)) }
+                oldest = min(oldest, lastRenewal[name] ?? oldest)
             }
-            created.formUnion(fresh)
-            let took = Date().timeIntervalSince(started)
-            let interval = Double(configuration.heartbeatInterval.components.seconds)
-            maxHeartbeatLag = max(maxHeartbeatLag, took - interval)
-            try? await Task.sleep(for: .seconds(max(0.1, interval - took)))
+            heartbeatsBehind = now - oldest > interval + .seconds(1)
+            for (name, _) in due.sorted(by: { $0.1 < $1.1 }) {
+                renewing.insert(name)
+                Task { await self.renewLease(name) }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
+
+    func renewLease(_ name: String) async {
+        let started = ContinuousClock.now
+        let now = Timestamp.formatMicro(Date())
+        var succeeded = false
+        do {
+            if !leaseCreated.contains(name) {
+                let body: JSONValue = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                       "metadata": ["name": .string(name), "namespace": "kube-node-lease"],
+                                       "spec": ["holderIdentity": .string(name), "leaseDurationSeconds": .int(configuration.leaseDurationSeconds), "renewTime": .string(now)]]
+                try await leaseClient.apply(Lease.self, namespace: "kube-node-lease", name: name, body: body, fieldManager: "foresight-node-simulator")
+                leaseCreated.insert(name)
+            } else {
+                try await leaseClient.patch(Lease.self, namespace: "kube-node-lease", name: name, body: ["spec": ["renewTime": .string(now)]])
+            }
+            succeeded = true
+        } catch {
+            logger.warning("lease of \(name): \(error)")
+        }
+        renewing.remove(name)
+        guard owned.contains(name) else { return }
+        if succeeded {
+            let done = ContinuousClock.now
+            if let previous = lastRenewal[name] {
+                heartbeats.record(gap: done - previous, interval: configuration.heartbeatInterval, leaseDuration: .seconds(configuration.leaseDurationSeconds))
+            }
+            lastRenewal[name] = done
+            leaseDue[name] = started + configuration.heartbeatInterval
+        } else {
+            leaseDue[name] = .now + .seconds(1)
+        }
+    }
+
+    /// Waits for a pod write slot: fewer than `podWriteConcurrency` in flight and no heartbeat overdue.
+    func acquirePodWrite() async {
+        while podWritesInFlight >= configuration.podWriteConcurrency || heartbeatsBehind {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        podWritesInFlight += 1
+    }
+
+    func releasePodWrite() { podWritesInFlight -= 1 }
 
     func statusLoop() async {
         while !Task.isCancelled {
@@ -205,6 +257,8 @@ public actor NodeSimulator {
 
     func postStatus(_ name: String) async {
         guard owned.contains(name) else { return }
+        await acquirePodWrite()
+        defer { releasePodWrite() }
         let ready = !rebooting.contains(name)
         let status = statusBody(name: name, ready: ready)
         do { try await client.patchStatus(Node.self, name: name, status: status) } catch {
@@ -231,15 +285,17 @@ public actor NodeSimulator {
             guard !finishingPods.contains(uid) else { return }
             finishingPods.insert(uid)
             let grace = Double(pod.metadata.deletionGracePeriodSeconds ?? 30)
-            let delay = min(grace, Double(configuration.maxTerminationDelay.components.seconds))
+            let delay = min(grace, configuration.maxTerminationDelay.inSeconds)
             Task {
                 try? await Task.sleep(for: .seconds(delay))
+                await self.acquirePodWrite()
+                defer { self.releasePodWrite() }
                 do {
                     try await self.client.delete(Pod.resource, namespace: pod.namespace, name: pod.name, options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: uid))
                 } catch let e as ClientError where e.apiError?.isNotFound == true || e.apiError?.isConflict == true {
                 } catch {
                     self.logger.warning("finishing deletion of \(pod.key): \(error)")
-                    await self.forgetFinishing(uid)
+                    self.forgetFinishing(uid)
                 }
             }
             return
@@ -277,13 +333,17 @@ public actor NodeSimulator {
                     ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
                 ],
             ]
+            await acquirePodWrite()
             do {
                 try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status)
+                releasePodWrite()
                 if ready { podsStarted += 1 }
                 return
             } catch let e as ClientError where e.apiError?.isNotFound == true {
+                releasePodWrite()
                 return
             } catch {
+                releasePodWrite()
                 if attempt == 6 {
                     logger.warning("starting \(pod.key) failed \(attempt) times, giving up until its next change: \(error)")
                     startedPods.remove(pod.metadata.uid ?? "")
@@ -396,6 +456,7 @@ public actor NodeSimulator {
             // Remove the newest nodes first, preferring cordoned ones.
             for name in members.reversed().prefix(members.count - desired) {
                 owned.remove(name)
+                leaseDue[name] = nil; lastRenewal[name] = nil; leaseCreated.remove(name)
                 _ = try? await client.deleteIfExists(Node.resource, name: name)
                 _ = try? await client.deleteIfExists(Lease.resource, namespace: "kube-node-lease", name: name)
             }
@@ -418,6 +479,27 @@ public actor NodeSimulator {
                                  "selector": .string("\(Self.poolLabel)=\(pool)")]
         _ = try? await client.send(RequestBuilder.patch(Self.poolResource, namespace: configuration.poolNamespace, name: pool, subresource: "status",
                                                         type: .merge, body: JSONValue.object([("status", status)]).serialized()))
+    }
+}
+
+extension Duration {
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// How punctual the Lease renewals were: the gap between two successful renewals of one node.
+public struct HeartbeatStatistics: Sendable {
+    public private(set) var renewals = 0
+    /// Renewals more than a second later than the interval after the node's previous one.
+    public private(set) var late = 0
+    /// Renewals that came after the previous one had expired (gap over the lease duration).
+    public private(set) var afterExpiry = 0
+    public private(set) var worstGap: Duration = .zero
+
+    mutating func record(gap: Duration, interval: Duration, leaseDuration: Duration) {
+        renewals += 1
+        if gap > interval + .seconds(1) { late += 1 }
+        if gap > leaseDuration { afterExpiry += 1 }
+        worstGap = max(worstGap, gap)
     }
 }
 

@@ -9,10 +9,24 @@ extension EndToEnd {
     @Test func nodesDeploymentDrainAndSimulatedUpdate() async throws {
         try Cluster.installManifests()
         let run = "smoke-\(UUID().uuidString.prefix(5).lowercased())"
-        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
-            "--nodes", "\(run)-:10:e2e-run=\(run)", "--update-seconds", "2",
-            "--update-os-image", "Debian GNU/Linux 13 (trixie)", "--update-kernel", "6.12.0-1-amd64",
-        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
+        // The fleet comes from a YAML file: two groups with their own sizes and labels.
+        let fleet = FileManager.default.temporaryDirectory.appendingPathComponent("\(run)-fleet.yaml").path
+        try """
+            nodeGroups:
+              - prefix: \(run)-a-
+                count: 6
+                labels: {e2e-run: \(run), topology.kubernetes.io/zone: a}
+              - prefix: \(run)-b-
+                count: 4
+                labels: {e2e-run: \(run), topology.kubernetes.io/zone: b}
+                cpu: "4"
+                memory: 16Gi
+            updateSeconds: 2
+            updateOSImage: Debian GNU/Linux 13 (trixie)
+            updateKernel: 6.12.0-1-amd64
+            """.write(toFile: fleet, atomically: true, encoding: .utf8)
+        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), ["--config", fleet],
+                                              kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
         let ns = try Cluster.makeNamespace("smoke")
         defer {
             simulator.stop()
@@ -28,6 +42,8 @@ extension EndToEnd {
         }
         let ready = try Cluster.kubectl(["get", "nodes", "-l", "e2e-run=\(run)", "--no-headers"]).out
         #expect(ready.split(separator: "\n").filter { $0.contains(" Ready ") }.count == 10, "\(ready)")
+        let zoneB = try Cluster.kubectl(["get", "nodes", "-l", "topology.kubernetes.io/zone=b,e2e-run=\(run)", "-o", "jsonpath={.items[*].status.allocatable.cpu}"]).out
+        #expect(zoneB.split(separator: " ") == ["4", "4", "4", "4"], "zone b allocatable CPUs: \(zoneB)")
 
         // Twenty replicas are scheduled onto them and become Ready.
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
