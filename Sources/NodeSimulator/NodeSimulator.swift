@@ -57,6 +57,8 @@ public struct SimulatorConfiguration: Sendable {
     /// Pod status writes and deletions in flight at once. They also wait while any node's
     /// heartbeat is overdue: a kubelet's lease must never queue behind its pods.
     public var podWriteConcurrency = 32
+    /// Lease renewals in flight at once.
+    public var leaseConcurrency = 64
     /// The lease duration written into each Lease (the node lifecycle controller's grace is similar).
     public var leaseDurationSeconds = 40
 
@@ -93,6 +95,7 @@ public actor NodeSimulator {
     /// True while some node's last renewal is older than the interval plus a second.
     private var heartbeatsBehind = false
     private var podWritesInFlight = 0
+    private var podWriteWaiters = FIFO<(since: ContinuousClock.Instant, waiter: CheckedContinuation<Void, Never>)>()
     public private(set) var heartbeats = HeartbeatStatistics()
 
     public static let poolResource = APIResource(group: "simulator.foresight.dev", version: "v1alpha1", plural: "nodepools", kind: "NodePool", namespaced: true)
@@ -195,7 +198,10 @@ public actor NodeSimulator {
                 oldest = min(oldest, lastRenewal[name] ?? oldest)
             }
             heartbeatsBehind = now - oldest > interval + .seconds(1)
-            for (name, _) in due.sorted(by: { $0.1 < $1.1 }) {
+            admitPodWrites()
+            // The most overdue first, at most `leaseConcurrency` in flight: a burst of new
+            // connections would time out in the TLS handshake and make every lease later.
+            for (name, _) in due.sorted(by: { $0.1 < $1.1 }).prefix(max(0, configuration.leaseConcurrency - renewing.count)) {
                 renewing.insert(name)
                 Task { await self.renewLease(name) }
             }
@@ -235,15 +241,33 @@ public actor NodeSimulator {
         }
     }
 
-    /// Waits for a pod write slot: fewer than `podWriteConcurrency` in flight and no heartbeat overdue.
+    /// Waits for a pod write slot: fewer than `podWriteConcurrency` in flight, and no heartbeat
+    /// overdue (for at most one heartbeat interval, so pods are slowed, never starved). Waiters
+    /// are served first come, first served.
     func acquirePodWrite() async {
-        while podWritesInFlight >= configuration.podWriteConcurrency || heartbeatsBehind {
-            try? await Task.sleep(for: .milliseconds(20))
+        if podWriteWaiters.isEmpty && podWritesInFlight < configuration.podWriteConcurrency && !heartbeatsBehind {
+            podWritesInFlight += 1
+            return
         }
-        podWritesInFlight += 1
+        await withCheckedContinuation { podWriteWaiters.append((ContinuousClock.now, $0)) }
     }
 
-    func releasePodWrite() { podWritesInFlight -= 1 }
+    func releasePodWrite() {
+        podWritesInFlight -= 1
+        admitPodWrites()
+    }
+
+    /// Lets waiting pod writes go while there is room, and heartbeats are on time or the oldest
+    /// waiter has given way for a whole interval.
+    func admitPodWrites() {
+        let now = ContinuousClock.now
+        while let first = podWriteWaiters.first, podWritesInFlight < configuration.podWriteConcurrency,
+              !heartbeatsBehind || now - first.since >= configuration.heartbeatInterval {
+            podWriteWaiters.removeFirst()
+            podWritesInFlight += 1
+            first.waiter.resume()
+        }
+    }
 
     func statusLoop() async {
         while !Task.isCancelled {
@@ -506,6 +530,19 @@ public struct HeartbeatStatistics: Sendable {
 struct SimulatorError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// A first-in, first-out queue with constant-time removal at the front.
+struct FIFO<Element> {
+    private var items: [Element] = []
+    private var head = 0
+    var isEmpty: Bool { head == items.count }
+    var first: Element? { isEmpty ? nil : items[head] }
+    mutating func append(_ x: Element) { items.append(x) }
+    mutating func removeFirst() {
+        head += 1
+        if head > 1024 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+    }
 }
 
 final class FailureCounter: @unchecked Sendable {

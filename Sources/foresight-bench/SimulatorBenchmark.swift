@@ -14,11 +14,13 @@ struct SimulatorBenchmark: AsyncParsableCommand {
     @Option(help: "Pods (in Deployments of 1000 replicas).") var pods = 20_000
     @Option(help: "Seconds to observe after every pod is Ready.") var observe = 120
     @Option(help: "Seconds between lease renewals.") var heartbeatSeconds = 10
+    @Option(help: "Lease renewals in flight at once.") var leaseConcurrency = 64
 
     func run() async throws {
         let client = try KubernetesClient(kubeconfig: kubeconfig, userAgent: "foresight-bench")
         var config = SimulatorConfiguration(groups: [.init(namePrefix: "cap-", count: nodes, labels: ["bench": "capacity"], cpu: "64", memory: "256Gi", pods: 250)])
         config.heartbeatInterval = .seconds(heartbeatSeconds)
+        config.leaseConcurrency = leaseConcurrency
         config.statusInterval = .seconds(60)
         config.podStartDelay = .milliseconds(500)
         let simulator = NodeSimulator(client: client, configuration: config)
@@ -90,7 +92,7 @@ struct SimulatorBenchmark: AsyncParsableCommand {
         print("| --- | --- |")
         print(String(format: "| nodes registered and Ready | %d in %.1f s |", nodes, registration))
         print(String(format: "| pods scheduled, started by the simulator and available | %d in %.1f s (%d started) |", pods, podsReady, started))
-        print(String(format: "| heartbeat interval | %d s (Lease renewals) |", heartbeatSeconds))
+        print(String(format: "| heartbeat interval | %d s (Lease renewals, at most %d in flight) |", heartbeatSeconds, leaseConcurrency))
         print("| Lease renewals | \(beats.renewals) |")
         print(String(format: "| longest gap between two renewals of one node | %.2f s |", beats.worstGap.inSeconds))
         print("| renewals more than 1 s later than the interval | \(beats.late) |")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NodeSimulator
 
@@ -30,6 +31,14 @@ import Testing
         #expect(config.updateTargetOSImage == "Debian GNU/Linux 13 (trixie)")
         #expect(config.podWriteConcurrency == 8)
         #expect(config.statusInterval == .seconds(30), "untouched settings keep their defaults")
+    }
+
+    @Test func theShippedExampleIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("examples/simulated-fleet.yaml").path
+        let config = try SimulatorConfiguration(yaml: try String(contentsOfFile: path, encoding: .utf8), source: path)
+        #expect(config.groups.map(\.count).reduce(0, +) == 8)
+        #expect(config.updateTargetKernel == "6.12.0-1-amd64")
     }
 
     @Test(arguments: [
