@@ -385,50 +385,66 @@ public struct SeasonalDecomposition: ForecastModel {
             for (i, p) in seasons.enumerated() { s += t < end ? c[i][t] : c[i][end - p + (t - end) % p] }
             return s
         }
-        // The level's smoothing parameter, by one-step errors of the seasonally adjusted fit range.
-        let fitComponents = Self.decompose(y, end: input.fitEnd, seasons: seasons, excluded: input.excluded)
-        var adjusted = (0..<input.fitEnd).map { y[$0] - seasonal(fitComponents, input.fitEnd, $0) }
-        var bestAlpha = 0.1, bestSSE = Double.infinity
-        let firstScored = seasons.first ?? 1
-        for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
-            var level = adjusted[0], sse = 0.0
-            for t in 1..<input.fitEnd where !input.excluded[t] {
-                let e = adjusted[t] - level
-                if t >= firstScored { sse += e * e }
-                level += alpha * e
-            }
-            if sse < bestSSE { bestSSE = sse; bestAlpha = alpha }
+        // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
+        struct Segment { var end: Int; var components: [[Double]]; var origins: ArraySlice<Int>; var adjusted: [Double] }
+        func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
+            let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
+            return Segment(end: end, components: c, origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) })
         }
-        // Forecasts from `origins` (ascending, all ≥ end) with the decomposition of y[0..<end].
-        func forecasts(end: Int, origins: ArraySlice<Int>) -> [[Double]] {
-            let c = end == input.fitEnd ? fitComponents : Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
-            adjusted = (0..<(origins.last ?? end)).map { y[$0] - seasonal(c, end, $0) }
-            var level = adjusted.first ?? 0
+        // Forecasts from the segment's origins: the level by simple exponential smoothing of the
+        // adjusted series up to each origin, plus the components' last cycles.
+        func forecasts(_ s: Segment, alpha: Double) -> [[Double]] {
+            var level = s.adjusted[0]
             var out: [[Double]] = []
             var t = 1
-            for o in origins {
-                while t < o { if !input.excluded[t] { level += bestAlpha * (adjusted[t] - level) }; t += 1 }
-                out.append((0..<horizon).map { level + seasonal(c, end, o + $0) })
+            for o in s.origins {
+                while t < o { if !input.excluded[t] { level += alpha * (s.adjusted[t] - level) }; t += 1 }
+                out.append((0..<horizon).map { level + seasonal(s.components, s.end, o + $0) })
             }
             return out
         }
         // Inner origins: the decomposition is refreshed once a cycle of the shortest season, from
         // the data before that point, so each forecast uses components as fresh as the data it may see.
         let refresh = seasons.first ?? 1
-        var originForecasts: [[Double]] = []
+        var segments: [Segment] = []
         var k = 0
         while k < input.origins.count {
             let end = max(input.fitEnd, input.origins[k] - (input.origins[k] - input.fitEnd) % refresh)
             var k2 = k
             while k2 < input.origins.count && input.origins[k2] < end + refresh { k2 += 1 }
-            originForecasts += forecasts(end: min(end, input.origins[k]), origins: input.origins[k..<k2])
+            segments.append(segment(end: min(end, input.origins[k]), origins: input.origins[k..<k2]))
             k = k2
         }
-        guard originForecasts.count == input.origins.count else { return nil }
-        let final = forecasts(end: y.count, origins: [y.count][...])[0]
-        return ModelRun(name: name, originForecasts: originForecasts, final: final,
-                        parameters: ["alpha": bestAlpha], spikesDampened: 0)
+        // The level's smoothing parameter: the one whose forecasts from the inner origins were best
+        // over the whole horizon (one-step errors favour a level that chases noise).
+        let finalSegment = segment(end: y.count, origins: [y.count][...])
+        var best: (alpha: Double, error: Double, forecasts: [[Double]])?
+        for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
+            let f = segments.flatMap { forecasts($0, alpha: alpha) }
+            let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) : meanAbsoluteError(f, input)
+            if best == nil || error < best!.error { best = (alpha, error, f) }
+        }
+        guard let chosen = best, chosen.forecasts.count == input.origins.count else { return nil }
+        return ModelRun(name: name, originForecasts: chosen.forecasts, final: forecasts(finalSegment, alpha: chosen.alpha)[0],
+                        parameters: ["alpha": chosen.alpha], spikesDampened: 0)
     }
+
+    /// Mean absolute one-step error of simple exponential smoothing over `z`.
+    func oneStepError(_ z: [Double], alpha: Double) -> Double {
+        guard z.count > 1 else { return .infinity }
+        var level = z[0], sum = 0.0
+        for t in 1..<z.count { sum += abs(z[t] - level); level += alpha * (z[t] - level) }
+        return sum / Double(z.count - 1)
+    }
+}
+
+/// Mean absolute error of forecasts from the input's inner origins, holidays left out.
+func meanAbsoluteError(_ forecasts: [[Double]], _ input: ModelInput) -> Double {
+    var sum = 0.0, count = 0
+    for (o, f) in zip(input.origins, forecasts) {
+        for h in 0..<f.count where o + h < input.y.count && !input.excluded[o + h] { sum += abs(input.y[o + h] - f[h]); count += 1 }
+    }
+    return count > 0 ? sum / Double(count) : .infinity
 }
 
 // MARK: - Seasonal autoregression (ARIMA family)
