@@ -234,6 +234,13 @@ public struct SeasonalDecomposition: ForecastModel {
     /// Smoothing window of the i-th shortest season, in cycles: MSTL's default, 7 + 4·(i + 1).
     static func window(season i: Int) -> Int { 11 + 4 * i }
 
+    /// Candidate fadings of the last deviation from the level: none (a flat level), or halving
+    /// over an eighth, a half, or one and a half cycles of the shortest season, so that the
+    /// choice means the same whatever the step.
+    static func deviationFadings(shortestSeason p: Int) -> [Double] {
+        [0] + [0.125, 0.5, 1.5].map { pow(0.5, 1 / max($0 * Double(p), 1)) }
+    }
+
     /// The seasonal components of `y[0..<end]`, one array of length `end` per season.
     static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
         var components = seasons.map { _ in [Double](repeating: 0, count: end) }
@@ -392,14 +399,23 @@ public struct SeasonalDecomposition: ForecastModel {
             return Segment(end: end, components: c, origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) })
         }
         // Forecasts from the segment's origins: the level by simple exponential smoothing of the
-        // adjusted series up to each origin, plus the components' last cycles.
-        func forecasts(_ s: Segment, alpha: Double) -> [[Double]] {
+        // adjusted series up to each origin, plus the last step's deviation from it fading by φ
+        // per step, plus the components' last cycles. One smoothing pass serves every φ.
+        func forecasts(_ s: Segment, alpha: Double, phis: [Double]) -> [[[Double]]] {
             var level = s.adjusted[0]
-            var out: [[Double]] = []
+            var out = phis.map { _ in [[Double]]() }
             var t = 1
             for o in s.origins {
                 while t < o { if !input.excluded[t] { level += alpha * (s.adjusted[t] - level) }; t += 1 }
-                out.append((0..<horizon).map { level + seasonal(s.components, s.end, o + $0) })
+                let deviation = s.adjusted[o - 1] - level
+                let seasonalPart = (0..<horizon).map { seasonal(s.components, s.end, o + $0) }
+                for (j, phi) in phis.enumerated() {
+                    var fade = phi
+                    out[j].append((0..<horizon).map { h in
+                        defer { fade *= phi }
+                        return level + fade * deviation + seasonalPart[h]
+                    })
+                }
             }
             return out
         }
@@ -415,18 +431,26 @@ public struct SeasonalDecomposition: ForecastModel {
             segments.append(segment(end: min(end, input.origins[k]), origins: input.origins[k..<k2]))
             k = k2
         }
-        // The level's smoothing parameter: the one whose forecasts from the inner origins were best
-        // over the whole horizon (one-step errors favour a level that chases noise).
+        // The level's smoothing α and the deviation's fading φ: the pair whose forecasts from the
+        // inner origins were best over the whole horizon (one-step errors favour a level that
+        // chases noise).
         let finalSegment = segment(end: y.count, origins: [y.count][...])
-        var best: (alpha: Double, error: Double, forecasts: [[Double]])?
+        let phis = Self.deviationFadings(shortestSeason: seasons.first ?? 1)
+        var best: (alpha: Double, phi: Double, error: Double, forecasts: [[Double]])?
         for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
-            let f = segments.flatMap { forecasts($0, alpha: alpha) }
-            let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) : meanAbsoluteError(f, input)
-            if best == nil || error < best!.error { best = (alpha, error, f) }
+            var byPhi = phis.map { _ in [[Double]]() }
+            for s in segments {
+                let f = forecasts(s, alpha: alpha, phis: phis)
+                for j in phis.indices { byPhi[j] += f[j] }
+            }
+            for (j, phi) in phis.enumerated() {
+                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) + (phi == 0 ? 0 : .infinity) : meanAbsoluteError(byPhi[j], input)
+                if best == nil || error < best!.error { best = (alpha, phi, error, byPhi[j]) }
+            }
         }
         guard let chosen = best, chosen.forecasts.count == input.origins.count else { return nil }
-        return ModelRun(name: name, originForecasts: chosen.forecasts, final: forecasts(finalSegment, alpha: chosen.alpha)[0],
-                        parameters: ["alpha": chosen.alpha], spikesDampened: 0)
+        return ModelRun(name: name, originForecasts: chosen.forecasts, final: forecasts(finalSegment, alpha: chosen.alpha, phis: [chosen.phi])[0][0],
+                        parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0)
     }
 
     /// Mean absolute one-step error of simple exponential smoothing over `z`.

@@ -241,6 +241,32 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(lastWeekPeak <= 31, "a week earlier the peak was at slot \(lastWeekPeak)")
     }
 
+    @Test func deviationFadingsHalveOverFractionsOfTheDay() {
+        for steps in [48, 169, 288] {
+            let phis = SeasonalDecomposition.deviationFadings(shortestSeason: steps)
+            #expect(phis.first == 0)
+            for (phi, cycles) in zip(phis.dropFirst(), [0.125, 0.5, 1.5]) {
+                #expect(abs(pow(phi, cycles * Double(steps)) - 0.5) < 1e-9, "φ \(phi) over \(cycles) of \(steps) steps")
+            }
+        }
+    }
+
+    @Test func lastingDeviationsAreCarriedIntoTheForecast() throws {
+        // A daily shape plus deviations that last (each step keeps 97 % of the last one): the
+        // best forecast of the next steps keeps a fading part of the last deviation.
+        var generator = SplitMix(seed: 5)
+        let n = 35 * 48
+        var deviation = [Double](repeating: 0, count: n)
+        for t in 1..<n { deviation[t] = 0.97 * deviation[t - 1] + (Double(generator.next() % 4001) / 1000 - 2) }
+        let y = (0..<n).map { dailyShape($0) + deviation[$0] }
+        let run = SeasonalDecomposition().run(ModelInput(y: y, seasons: [48, 336], fitEnd: n - 2 * 336,
+                                                         origins: Array(stride(from: n - 2 * 336, through: n - 48, by: 6)), horizon: 48))!
+        #expect(run.parameters["phi"]! > 0, "parameters \(run.parameters)")
+        let expected = dailyShape(n) + 0.97 * deviation[n - 1]
+        // At least a quarter closer to it than the shape alone (a flat level) would be.
+        #expect(abs(run.final[0] - expected) < 0.75 * abs(dailyShape(n) - expected), "first step \(run.final[0]) at \(run.parameters), expected about \(expected) (last deviation \(deviation[n - 1]))")
+    }
+
     @Test func intervalsWidenWhenErrorsGrow() throws {
         // Noise whose amplitude doubles every week: errors of older inner origins understate newer ones.
         var generator = SplitMix(seed: 11)
