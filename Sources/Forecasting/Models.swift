@@ -400,24 +400,22 @@ public struct SeasonalDecomposition: ForecastModel {
         }
         // Forecasts from the segment's origins: the level by simple exponential smoothing of the
         // adjusted series up to each origin, plus the last step's deviation from it fading by φ
-        // per step, plus the components' last cycles. One smoothing pass serves every φ.
-        func forecasts(_ s: Segment, alpha: Double, phis: [Double]) -> [[[Double]]] {
+        // per step, plus the components' last cycles. One smoothing pass serves every φ; `visit`
+        // gets each forecast (φ's index, origin, values) in a reused buffer.
+        func forecasts(_ s: Segment, alpha: Double, phis: [Double], _ visit: (Int, Int, [Double]) -> Void) {
             var level = s.adjusted[0]
-            var out = phis.map { _ in [[Double]]() }
             var t = 1
+            var seasonalPart = [Double](repeating: 0, count: horizon), values = seasonalPart
             for o in s.origins {
                 while t < o { if !input.excluded[t] { level += alpha * (s.adjusted[t] - level) }; t += 1 }
                 let deviation = s.adjusted[o - 1] - level
-                let seasonalPart = (0..<horizon).map { seasonal(s.components, s.end, o + $0) }
+                for h in 0..<horizon { seasonalPart[h] = seasonal(s.components, s.end, o + h) }
                 for (j, phi) in phis.enumerated() {
                     var fade = phi
-                    out[j].append((0..<horizon).map { h in
-                        defer { fade *= phi }
-                        return level + fade * deviation + seasonalPart[h]
-                    })
+                    for h in 0..<horizon { values[h] = level + fade * deviation + seasonalPart[h]; fade *= phi }
+                    visit(j, o, values)
                 }
             }
-            return out
         }
         // Inner origins: the decomposition is refreshed once a cycle of the shortest season, from
         // the data before that point, so each forecast uses components as fresh as the data it may see.
@@ -436,20 +434,30 @@ public struct SeasonalDecomposition: ForecastModel {
         // chases noise).
         let finalSegment = segment(end: y.count, origins: [y.count][...])
         let phis = Self.deviationFadings(shortestSeason: seasons.first ?? 1)
-        var best: (alpha: Double, phi: Double, error: Double, forecasts: [[Double]])?
+        var best: (alpha: Double, phi: Double, error: Double)?
         for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
-            var byPhi = phis.map { _ in [[Double]]() }
+            var sums = [Double](repeating: 0, count: phis.count), count = 0
             for s in segments {
-                let f = forecasts(s, alpha: alpha, phis: phis)
-                for j in phis.indices { byPhi[j] += f[j] }
+                forecasts(s, alpha: alpha, phis: phis) { j, o, f in
+                    for h in 0..<horizon where !input.excluded[o + h] {
+                        sums[j] += abs(y[o + h] - f[h])
+                        if j == 0 { count += 1 }
+                    }
+                }
             }
             for (j, phi) in phis.enumerated() {
-                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) + (phi == 0 ? 0 : .infinity) : meanAbsoluteError(byPhi[j], input)
-                if best == nil || error < best!.error { best = (alpha, phi, error, byPhi[j]) }
+                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) + (phi == 0 ? 0 : .infinity)
+                    : count > 0 ? sums[j] / Double(count) : .infinity
+                if best == nil || error < best!.error { best = (alpha, phi, error) }
             }
         }
-        guard let chosen = best, chosen.forecasts.count == input.origins.count else { return nil }
-        return ModelRun(name: name, originForecasts: chosen.forecasts, final: forecasts(finalSegment, alpha: chosen.alpha, phis: [chosen.phi])[0][0],
+        guard let chosen = best else { return nil }
+        var originForecasts: [[Double]] = []
+        for s in segments { forecasts(s, alpha: chosen.alpha, phis: [chosen.phi]) { _, _, f in originForecasts.append(f) } }
+        var final: [Double] = []
+        forecasts(finalSegment, alpha: chosen.alpha, phis: [chosen.phi]) { _, _, f in final = f }
+        guard originForecasts.count == input.origins.count else { return nil }
+        return ModelRun(name: name, originForecasts: originForecasts, final: final,
                         parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0)
     }
 
@@ -460,15 +468,6 @@ public struct SeasonalDecomposition: ForecastModel {
         for t in 1..<z.count { sum += abs(z[t] - level); level += alpha * (z[t] - level) }
         return sum / Double(z.count - 1)
     }
-}
-
-/// Mean absolute error of forecasts from the input's inner origins, holidays left out.
-func meanAbsoluteError(_ forecasts: [[Double]], _ input: ModelInput) -> Double {
-    var sum = 0.0, count = 0
-    for (o, f) in zip(input.origins, forecasts) {
-        for h in 0..<f.count where o + h < input.y.count && !input.excluded[o + h] { sum += abs(input.y[o + h] - f[h]); count += 1 }
-    }
-    return count > 0 ? sum / Double(count) : .infinity
 }
 
 // MARK: - Seasonal autoregression (ARIMA family)
