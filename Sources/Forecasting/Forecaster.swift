@@ -32,6 +32,8 @@ public struct Forecast: Sendable {
     public var model: String
     /// Weights of the combined models.
     public var weights: [String: Double]
+    /// Fitted parameters of each combined model (e.g. `alpha`, `phi`), for status and debugging.
+    public var parameters: [String: [String: Double]] = [:]
     /// The engine's own out-of-sample accuracy on the last part of the history.
     public var accuracy: Accuracy
     /// Repairs and fallbacks, in words.
@@ -261,7 +263,9 @@ public struct Forecaster: Sendable {
         let name = chosen.indices.map { runs[$0].name }.joined(separator: "+")
         var weights: [String: Double] = [:]
         for (j, i) in chosen.indices.enumerated() { weights[runs[i].name] = chosen.weights[j] }
-        return Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: name, weights: weights, accuracy: accuracy, notes: notes, step: cal.step)
+        var result = Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: name, weights: weights, accuracy: accuracy, notes: notes, step: cal.step)
+        for i in chosen.indices { result.parameters[runs[i].name] = runs[i].parameters }
+        return result
     }
 
     /// Values per slot of the day for a holiday: the mean of past holidays, else of the quietest weekday.

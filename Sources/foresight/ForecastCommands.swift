@@ -81,7 +81,8 @@ struct ForecastCommand: ParsableCommand {
                 steps.append(["timestamp": TimestampParser.format(forecast.times[i], separator: "T"), "mean": forecast.mean[i], "quantiles": q])
             }
             let doc: [String: Any] = [
-                "source": source, "model": forecast.model, "weights": forecast.weights, "notes": forecast.notes, "stepSeconds": forecast.step,
+                "source": source, "model": forecast.model, "weights": forecast.weights, "parameters": forecast.parameters,
+                "notes": forecast.notes, "stepSeconds": forecast.step,
                 "accuracy": ["mase": forecast.accuracy.mase, "mape": forecast.accuracy.mape, "intervalCoverage": forecast.accuracy.intervalCoverage, "origins": forecast.accuracy.origins],
                 "forecast": steps,
             ]

@@ -44,6 +44,7 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         }
         #expect(f.accuracy.origins > 10)
         #expect(f.accuracy.intervalCoverage > 0.7)
+        #expect(Set(f.parameters.keys) == Set(f.weights.keys), "parameters of every combined model: \(f.parameters)")
     }
 
     @Test func holidayIsNotTreatedAsANormalDay() throws {
