@@ -249,12 +249,8 @@ public struct SeasonalDecomposition: ForecastModel {
         for pass in 0..<2 {
             if pass == 1 {
                 // Bisquare weights from the first pass's remainder (y − trend − seasonals).
-                var adjusted = [Double](repeating: 0, count: end)
-                for t in 0..<end {
-                    var s = 0.0
-                    for c in components { s += c[t] }
-                    adjusted[t] = y[t] - s
-                }
+                var adjusted = Array(y[0..<end])
+                for c in components { for t in 0..<end { adjusted[t] -= c[t] } }
                 let trend = lowPass(adjusted, period: seasons.last ?? 1)
                 var remainder = (0..<end).map { abs(adjusted[$0] - trend[$0]) }
                 let scale = 6 * selectMedian(&remainder) + 1e-12
@@ -264,10 +260,10 @@ public struct SeasonalDecomposition: ForecastModel {
                 }
             }
             for (i, p) in seasons.enumerated() {
-                for t in 0..<end {
-                    var v = y[t]
-                    for (j, c) in components.enumerated() where j != i { v -= c[t] }
-                    x[t] = v
+                // The series without the other seasons' components.
+                for t in 0..<end { x[t] = y[t] }
+                for j in components.indices where j != i {
+                    components[j].withUnsafeBufferPointer { c in for t in 0..<end { x[t] -= c[t] } }
                 }
                 let trend = lowPass(x, period: p)
                 var s = [Double](repeating: 0, count: end)
@@ -389,7 +385,7 @@ public struct SeasonalDecomposition: ForecastModel {
         // history, its last cycle repeated beyond it.
         func seasonal(_ c: [[Double]], _ end: Int, _ t: Int) -> Double {
             var s = 0.0
-            for (i, p) in seasons.enumerated() { s += t < end ? c[i][t] : c[i][end - p + (t - end) % p] }
+            for i in 0..<seasons.count { let p = seasons[i]; s += t < end ? c[i][t] : c[i][end - p + (t - end) % p] }
             return s
         }
         // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
