@@ -224,13 +224,14 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
 /// component drifts as the shape of the cycle drifts, and the smoothed component loses its own
 /// moving average so it carries no level. After the first pass, observations far from the fit get
 /// bisquare robustness weights, so spikes do not bend the profiles. The forecast repeats each
-/// component's last cycle, plus a level fitted by simple exponential smoothing on the
-/// seasonally adjusted series.
+/// component's last cycle, plus a level by simple exponential smoothing of the seasonally adjusted
+/// series and the last deviation from that level, fading; the smoothing and the fading are chosen
+/// by the forecasts' errors from the inner origins.
 public struct SeasonalDecomposition: ForecastModel {
     public var name: String { "decomposition" }
+    public init() {}
     public func minimumHistory(seasons: [Int]) -> Int { 2 * (seasons.last ?? 1) }
 
-    /// Smoothing window of the i-th shortest season, in cycles: MSTL's default 7 + 4·(i + 1).
     /// Smoothing window of the i-th shortest season, in cycles: MSTL's default, 7 + 4·(i + 1).
     static func window(season i: Int) -> Int { 11 + 4 * i }
 
@@ -428,8 +429,9 @@ public struct SeasonalDecomposition: ForecastModel {
         // The level's smoothing α and the deviation's fading φ: the pair whose forecasts from the
         // inner origins were best over the whole horizon (one-step errors favour a level that
         // chases noise).
+        // Without inner origins, α is chosen by one-step errors and the level stays flat.
         let finalSegment = segment(end: y.count, origins: [y.count][...])
-        let phis = Self.deviationFadings(shortestSeason: seasons.first ?? 1)
+        let phis = segments.isEmpty ? [0] : Self.deviationFadings(shortestSeason: seasons.first ?? 1)
         var best: (alpha: Double, phi: Double, error: Double)?
         for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
             var sums = [Double](repeating: 0, count: phis.count), count = 0
@@ -442,8 +444,7 @@ public struct SeasonalDecomposition: ForecastModel {
                 }
             }
             for (j, phi) in phis.enumerated() {
-                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) + (phi == 0 ? 0 : .infinity)
-                    : count > 0 ? sums[j] / Double(count) : .infinity
+                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) : count > 0 ? sums[j] / Double(count) : .infinity
                 if best == nil || error < best!.error { best = (alpha, phi, error) }
             }
         }

@@ -100,7 +100,10 @@ public func quantile(sorted s: [Double], _ q: Double) -> Double {
     return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
 }
 
-public func median(_ v: [Double]) -> Double { quantile(v, 0.5) }
+public func median(_ v: [Double]) -> Double {
+    var copy = v
+    return v.isEmpty ? .nan : selectMedian(&copy)
+}
 
 /// One ascending array from several ascending arrays (a k-way merge; k is small).
 func mergeSorted(_ columns: ArraySlice<[Double]>) -> [Double] {
