@@ -257,6 +257,14 @@ public actor NodeSimulator {
         admitPodWrites()
     }
 
+    /// Runs one pod write (or node status write) in a slot of `acquirePodWrite`.
+    @discardableResult
+    func withPodWrite<T>(_ write: () async throws -> T) async rethrows -> T {
+        await acquirePodWrite()
+        defer { releasePodWrite() }
+        return try await write()
+    }
+
     /// Lets waiting pod writes go while there is room, and heartbeats are on time or the oldest
     /// waiter has given way for a whole interval.
     func admitPodWrites() {
@@ -281,11 +289,9 @@ public actor NodeSimulator {
 
     func postStatus(_ name: String) async {
         guard owned.contains(name) else { return }
-        await acquirePodWrite()
-        defer { releasePodWrite() }
         let ready = !rebooting.contains(name)
         let status = statusBody(name: name, ready: ready)
-        do { try await client.patchStatus(Node.self, name: name, status: status) } catch {
+        do { try await withPodWrite { try await client.patchStatus(Node.self, name: name, status: status) } } catch {
             logger.warning("status of \(name): \(error)")
         }
     }
@@ -312,10 +318,10 @@ public actor NodeSimulator {
             let delay = min(grace, configuration.maxTerminationDelay.inSeconds)
             Task {
                 try? await Task.sleep(for: .seconds(delay))
-                await self.acquirePodWrite()
-                defer { self.releasePodWrite() }
                 do {
-                    try await self.client.delete(Pod.resource, namespace: pod.namespace, name: pod.name, options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: uid))
+                    try await self.withPodWrite {
+                        try await self.client.delete(Pod.resource, namespace: pod.namespace, name: pod.name, options: DeleteOptions(gracePeriodSeconds: 0, preconditionUID: uid))
+                    }
                 } catch let e as ClientError where e.apiError?.isNotFound == true || e.apiError?.isConflict == true {
                 } catch {
                     self.logger.warning("finishing deletion of \(pod.key): \(error)")
@@ -357,17 +363,13 @@ public actor NodeSimulator {
                     ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(now)],
                 ],
             ]
-            await acquirePodWrite()
             do {
-                try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status)
-                releasePodWrite()
+                try await withPodWrite { try await client.patchStatus(Pod.self, namespace: pod.namespace, name: pod.name, status: status) }
                 if ready { podsStarted += 1 }
                 return
             } catch let e as ClientError where e.apiError?.isNotFound == true {
-                releasePodWrite()
                 return
             } catch {
-                releasePodWrite()
                 if attempt == 6 {
                     logger.warning("starting \(pod.key) failed \(attempt) times, giving up until its next change: \(error)")
                     startedPods.remove(pod.metadata.uid ?? "")

@@ -96,7 +96,7 @@ struct SimulatorBenchmark: AsyncParsableCommand {
         print("| Lease renewals | \(beats.renewals) |")
         print(String(format: "| longest gap between two renewals of one node | %.2f s |", beats.worstGap.inSeconds))
         print("| renewals more than 1 s later than the interval | \(beats.late) |")
-        print("| renewals after the lease had expired (gap over 40 s) | \(beats.afterExpiry) |")
+        print("| renewals after the lease had expired (gap over \(config.leaseDurationSeconds) s) | \(beats.afterExpiry) |")
         print("| of which late during registration and pod start | \(stormBeats.late) |")
         print("| nodes seen NotReady during \(observe) s of observation | \(notReadySeen.count) |")
         print(String(format: "| simulator peak RSS | %.0f MiB |", Double(selfPeakRSSKiB()) / 1024))
