@@ -110,58 +110,69 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                 atOrigin: (Int, State) -> Void = { _, _ in }) -> (oneStepSSE: Double, leadSSE: Double, spikes: Int) {
         var oneStepSSE = 0.0
         var leadSSE = 0.0
-        // Ring buffers of the level and residual, to score the forecast made `leadScored` steps earlier.
-        let lead = max(leadScored, 1)
-        var levels = [Double](repeating: 0, count: lead)
-        var residuals = [Double](repeating: 0, count: lead)
-        let phiLead = pow(parameters.phi, Double(lead))
         var spikes = 0
         var nextOrigin = 0
         let k = seasons.count
         let alpha = parameters.alpha, phi = parameters.phi
-        // The seasonal states flattened, with each season's current phase kept as a running index.
-        var flat: [Double] = state.seasonals.flatMap { $0 }
-        var offsets = [Int](repeating: 0, count: k)
-        for i in 1..<max(k, 1) { offsets[i] = offsets[i - 1] + seasons[i - 1] }
-        var phases = seasons.map { 0 % $0 }
+        // Ring buffers of the level and residual, to score the forecast made `leadScored` steps
+        // earlier; `slot` is t modulo their length.
+        let lead = max(leadScored, 1)
+        let phiLead = pow(parameters.phi, Double(lead))
+        let levels = Scratch(count: lead), residuals = Scratch(count: lead)
+        defer { levels.free(); residuals.free() }
+        var slot = 0
+        // The seasonal states flattened. Season i lives in flat[starts[i]..<ends[i]], and
+        // `positions[i]` is the index of its current phase.
+        let flat = Scratch(count: seasons.reduce(0, +))
+        defer { flat.free() }
+        var starts = [Int](repeating: 0, count: k)
+        for i in 1..<max(k, 1) { starts[i] = starts[i - 1] + seasons[i - 1] }
+        for i in 0..<k { for j in 0..<seasons[i] { flat[starts[i] + j] = state.seasonals[i][j] } }
+        let ends = (0..<k).map { starts[$0] + seasons[$0] }
+        var positions = starts
         var level = state.level, lastResidual = state.lastResidual, errorScale = state.errorScale
         let gammas = parameters.gammas
         func snapshot() -> State {
-            State(level: level, seasonals: (0..<k).map { Array(flat[offsets[$0]..<(offsets[$0] + seasons[$0])]) },
+            State(level: level, seasonals: (0..<k).map { Array(flat.values[starts[$0]..<ends[$0]]) },
                   lastResidual: lastResidual, errorScale: errorScale)
         }
-        for t in 0..<end {
-            while nextOrigin < origins.count && origins[nextOrigin] < t { nextOrigin += 1 }
-            if nextOrigin < origins.count && origins[nextOrigin] == t { atOrigin(t, snapshot()); nextOrigin += 1 }
-            var seasonal = 0.0
-            for i in 0..<k { seasonal += flat[offsets[i] + phases[i]] }
-            defer { for i in 0..<k { phases[i] += 1; if phases[i] == seasons[i] { phases[i] = 0 } } }
-            let prediction = level + seasonal + phi * lastResidual
-            if excluded[t] {
-                // A holiday: keep the states as they are, as if the step had been predicted exactly.
-                lastResidual *= phi
-                continue
-            }
-            var error = y[t] - prediction
-            if t >= scoreFrom { oneStepSSE += error * error }
-            if leadScored > 0 {
-                let slot = t % lead
-                if t >= scoreFrom + lead {
-                    let e = y[t] - (levels[slot] + seasonal + phiLead * residuals[slot])
-                    leadSSE += e * e
+        y.withUnsafeBufferPointer { y in
+            excluded.withUnsafeBufferPointer { excluded in
+                for t in 0..<end {
+                    while nextOrigin < origins.count && origins[nextOrigin] < t { nextOrigin += 1 }
+                    if nextOrigin < origins.count && origins[nextOrigin] == t { atOrigin(t, snapshot()); nextOrigin += 1 }
+                    var seasonal = 0.0
+                    for i in 0..<k { seasonal += flat[positions[i]] }
+                    let prediction = level + seasonal + phi * lastResidual
+                    if excluded[t] {
+                        // A holiday: keep the states as they are, as if the step had been predicted exactly.
+                        lastResidual *= phi
+                    } else {
+                        var error = y[t] - prediction
+                        if t >= scoreFrom { oneStepSSE += error * error }
+                        if leadScored > 0 {
+                            if t >= scoreFrom + lead {
+                                let e = y[t] - (levels[slot] + seasonal + phiLead * residuals[slot])
+                                leadSSE += e * e
+                            }
+                            levels[slot] = level
+                            residuals[slot] = lastResidual
+                        }
+                        let bound = 6 * errorScale
+                        if abs(error) > bound {
+                            error = error > 0 ? bound : -bound
+                            spikes += 1
+                        }
+                        errorScale = 0.99 * errorScale + 0.0125 * abs(error)
+                        level += alpha * error
+                        for i in 0..<k { flat[positions[i]] += gammas[i] * error }
+                        lastResidual = phi * lastResidual + error  // residual of the (clipped) observation
+                    }
+                    for i in 0..<k { positions[i] += 1; if positions[i] == ends[i] { positions[i] = starts[i] } }
+                    slot += 1
+                    if slot == lead { slot = 0 }
                 }
-                levels[slot] = level
-                residuals[slot] = lastResidual
             }
-            let bound = 6 * errorScale
-            if abs(error) > bound {
-                error = error > 0 ? bound : -bound
-                spikes += 1
-            }
-            errorScale = 0.99 * errorScale + 0.0125 * abs(error)
-            level += alpha * error
-            for i in 0..<k { flat[offsets[i] + phases[i]] += gammas[i] * error }
-            lastResidual = phi * lastResidual + error  // residual of the (clipped) observation
         }
         state = snapshot()
         return (oneStepSSE, leadSSE, spikes)

@@ -162,3 +162,21 @@ func select(_ v: inout [Double], _ k: Int) -> Double {
     }
     return v[k]
 }
+
+/// A fixed-size buffer of doubles for hot loops: no copy-on-write or bounds checks in release
+/// builds. The owner frees it (`defer { buffer.free() }`).
+struct Scratch {
+    let values: UnsafeMutableBufferPointer<Double>
+
+    init(count: Int) {
+        values = .allocate(capacity: count)
+        values.initialize(repeating: 0)
+    }
+
+    func free() { values.deallocate() }
+
+    @inline(__always) subscript(i: Int) -> Double {
+        get { values[i] }
+        nonmutating set { values[i] = newValue }
+    }
+}
