@@ -253,87 +253,91 @@ public struct SeasonalDecomposition: ForecastModel {
         [0] + [0.125, 0.5, 1.5].map { pow(0.5, 1 / max($0 * Double(p), 1)) }
     }
 
-    /// The seasonal components of `y[0..<end]`, one array of length `end` per season.
-    static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
+    /// The seasonal components of `y[0..<end]`, one array of length `end` per season. `kernels`
+    /// keeps the local-mean kernels between calls (they depend only on sub-series length and window).
+    static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool], kernels: LocalMeanKernels.Cache = .init()) -> [[Double]] {
         var components = seasons.map { _ in [Double](repeating: 0, count: end) }
-        var robustness = (0..<end).map { excluded[$0] ? 0.0 : 1.0 }
-        var x = [Double](repeating: 0, count: end)
-        for pass in 0..<2 {
-            if pass == 1 {
-                // Bisquare weights from the first pass's remainder (y − trend − seasonals).
-                var adjusted = Array(y[0..<end])
-                for c in components { for t in 0..<end { adjusted[t] -= c[t] } }
-                let trend = lowPass(adjusted, period: seasons.last ?? 1)
-                var remainder = (0..<end).map { abs(adjusted[$0] - trend[$0]) }
-                let scale = 6 * selectMedian(&remainder) + 1e-12
-                for t in 0..<end where !excluded[t] {
-                    let u = min(abs(adjusted[t] - trend[t]) / scale, 1)
-                    robustness[t] = (1 - u * u) * (1 - u * u)
+        let robustness = Scratch(count: end), x = Scratch(count: end), trend = Scratch(count: end), work = Scratch(count: end)
+        let sub = Scratch(count: end + 1), weights = Scratch(count: end + 1), smooth = Scratch(count: end + 1)
+        defer { for b in [robustness, x, trend, work, sub, weights, smooth] { b.free() } }
+        y.withUnsafeBufferPointer { y in
+            for t in 0..<end { robustness[t] = excluded[t] ? 0 : 1 }
+            for pass in 0..<2 {
+                if pass == 1 {
+                    // Bisquare weights from the first pass's remainder (y − trend − seasonals).
+                    for t in 0..<end { x[t] = y[t] }
+                    for c in components { c.withUnsafeBufferPointer { c in for t in 0..<end { x[t] -= c[t] } } }
+                    lowPass(x, count: end, period: seasons.last ?? 1, into: trend, work: work)
+                    var remainder = [Double](repeating: 0, count: end)
+                    for t in 0..<end { remainder[t] = abs(x[t] - trend[t]) }
+                    let scale = 6 * selectMedian(&remainder) + 1e-12
+                    for t in 0..<end where !excluded[t] {
+                        let u = min(abs(x[t] - trend[t]) / scale, 1)
+                        robustness[t] = (1 - u * u) * (1 - u * u)
+                    }
                 }
-            }
-            for (i, p) in seasons.enumerated() {
-                // The series without the other seasons' components.
-                for t in 0..<end { x[t] = y[t] }
-                for j in components.indices where j != i {
-                    components[j].withUnsafeBufferPointer { c in for t in 0..<end { x[t] -= c[t] } }
+                for (i, p) in seasons.enumerated() {
+                    // The series without the other seasons' components.
+                    for t in 0..<end { x[t] = y[t] }
+                    for j in components.indices where j != i {
+                        components[j].withUnsafeBufferPointer { c in for t in 0..<end { x[t] -= c[t] } }
+                    }
+                    lowPass(x, count: end, period: p, into: trend, work: work)
+                    let w = window(season: i)
+                    components[i].withUnsafeMutableBufferPointer { s in
+                        // Each phase's cycle sub-series, detrended, smoothed by a local mean.
+                        for phase in 0..<min(p, end) {
+                            var m = 0, t = phase
+                            while t < end { sub[m] = x[t] - trend[t]; weights[m] = robustness[t]; m += 1; t += p }
+                            localMean(sub, weights: weights, kernels: kernels.kernels(count: m, window: w), into: smooth)
+                            t = phase
+                            for j in 0..<m { s[t] = smooth[j]; t += p }
+                        }
+                        // The component loses its own moving average, so it carries no level.
+                        let component = Scratch(wrapping: s)
+                        lowPass(component, count: end, period: p, into: trend, work: work)
+                        for t in 0..<end { s[t] -= trend[t] }
+                    }
                 }
-                let trend = lowPass(x, period: p)
-                var s = [Double](repeating: 0, count: end)
-                let w = window(season: i)
-                var kernelsByCount: [Int: LocalMeanKernels] = [:]
-                var sub = [Double](), weights = [Double](), smooth = [Double]()
-                for phase in 0..<min(p, end) {
-                    sub.removeAll(keepingCapacity: true); weights.removeAll(keepingCapacity: true)
-                    var t = phase
-                    while t < end { sub.append(x[t] - trend[t]); weights.append(robustness[t]); t += p }
-                    if kernelsByCount[sub.count] == nil { kernelsByCount[sub.count] = LocalMeanKernels(count: sub.count, window: w) }
-                    localMean(sub, weights: weights, kernels: kernelsByCount[sub.count]!, into: &smooth)
-                    t = phase
-                    for v in smooth { s[t] = v; t += p }
-                }
-                let level = lowPass(s, period: p)
-                for t in 0..<end { s[t] -= level[t] }
-                components[i] = s
             }
         }
         return components
     }
 
-    /// Centred moving average over `period` (then over 2 when `period` is even), windows shifted
-    /// inward at the ends.
-    static func lowPass(_ x: [Double], period: Int) -> [Double] {
-        let once = movingAverage(x, width: period)
-        return period % 2 == 0 ? movingAverage(once, width: 2) : once
+    /// Centred moving average of `x[0..<count]` over `period` (then over 2 when `period` is even),
+    /// windows shifted inward at the ends, into `out`; `work` is scratch of the same size.
+    static func lowPass(_ x: Scratch, count n: Int, period: Int, into out: Scratch, work: Scratch) {
+        if period % 2 == 0 {
+            movingAverage(x, count: n, width: period, into: work)
+            movingAverage(work, count: n, width: 2, into: out)
+        } else {
+            movingAverage(x, count: n, width: period, into: out)
+        }
     }
 
-    static func movingAverage(_ x: [Double], width: Int) -> [Double] {
-        let n = x.count
-        guard n > 0 else { return [] }
+    /// Moving average of `x[0..<count]` over `width`, centred, the window stopping at both ends.
+    static func movingAverage(_ x: Scratch, count n: Int, width: Int, into out: Scratch) {
+        guard n > 0 else { return }
         let w = min(width, n)
-        var out = [Double](repeating: 0, count: n)
-        x.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBufferPointer { out in
-                // Running sum of the window [a, a + w); the window stops moving at both ends.
-                var sum = 0.0
-                for t in 0..<w { sum += x[t] }
-                let half = w / 2, scale = 1 / Double(w)
-                var a = 0
-                for t in 0..<n {
-                    let target = max(0, min(t - half, n - w))
-                    while a < target { sum += x[a + w] - x[a]; a += 1 }
-                    out[t] = sum * scale
-                }
-            }
+        // Running sum of the window [a, a + w): a follows clamp(t − w/2, 0, n − w), one step at a time.
+        var sum = 0.0
+        for t in 0..<w { sum += x[t] }
+        let half = w / 2, scale = 1 / Double(w)
+        var a = 0
+        for t in 0..<n {
+            if t - half > a && a < n - w { sum += x[a + w] - x[a]; a += 1 }
+            out[t] = sum * scale
         }
-        return out
     }
 
     /// Tricube weights by distance for a loess of degree 0 over `window` nearest points of a
     /// series of `count` points: one kernel per bandwidth, which only changes near the ends.
     struct LocalMeanKernels {
         let count: Int, window: Int, q: Int
-        /// Kernel for a half-width `r` (distance to the farthest of the q nearest) at `kernels[r - smallest]`.
-        let kernels: [[Double]]
+        /// All kernels end to end; the kernel for half-width `r` (distance to the farthest of the
+        /// q nearest) is `weights[starts[r − smallest] ..< starts[r − smallest + 1]]`.
+        let weights: [Double]
+        let starts: [Int]
         let smallest: Int
 
         init(count m: Int, window: Int) {
@@ -341,47 +345,58 @@ public struct SeasonalDecomposition: ForecastModel {
             self.window = window
             q = min(window, m)
             smallest = q / 2
-            var kernels: [[Double]] = []
+            var weights: [Double] = [], starts: [Int] = [0]
             for r in smallest...max(q - 1, smallest) {
                 var h = Double(r) * 1.0001 + 1e-9
                 if window > m { h *= Double(window) / Double(m) }
-                kernels.append((0...Int(h)).map { d in
+                for d in 0...Int(h) {
                     let u = Double(d) / h
                     let c = 1 - u * u * u
-                    return c * c * c
-                })
+                    weights.append(c * c * c)
+                }
+                starts.append(weights.count)
             }
-            self.kernels = kernels
+            self.weights = weights
+            self.starts = starts
+        }
+
+        /// Kernels by sub-series length and window, built once per forecast.
+        final class Cache {
+            private var byShape: [Int: [Int: LocalMeanKernels]] = [:]
+            init() {}
+            func kernels(count: Int, window: Int) -> LocalMeanKernels {
+                if let k = byShape[window]?[count] { return k }
+                let k = LocalMeanKernels(count: count, window: window)
+                byShape[window, default: [:]][count] = k
+                return k
+            }
         }
     }
 
-    /// Tricube-weighted local mean of each point of `v` over its `window` nearest points (loess of
-    /// degree 0); a window longer than the series widens the bandwidth in proportion, as loess does.
-    static func localMean(_ v: [Double], weights: [Double], kernels: LocalMeanKernels, into result: inout [Double]) {
-        let m = v.count
-        precondition(m == kernels.count)
-        result.removeAll(keepingCapacity: true)
-        result.append(contentsOf: repeatElement(0, count: m))
+    /// Tricube-weighted local mean of each point of `v[0..<kernels.count]` over its `window`
+    /// nearest points (loess of degree 0), into `out`; a window longer than the series widens the
+    /// bandwidth in proportion, as loess does.
+    static func localMean(_ v: Scratch, weights: Scratch, kernels: LocalMeanKernels, into out: Scratch) {
+        let m = kernels.count
         guard m > 0 else { return }
         let q = kernels.q
-        v.withUnsafeBufferPointer { v in
-            weights.withUnsafeBufferPointer { weights in
-                result.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<m {
-                        let lo = min(max(i - (q - 1) / 2, 0), m - q)
-                        let kernel = kernels.kernels[max(i - lo, lo + q - 1 - i) - kernels.smallest]
-                        let reach = kernel.count - 1
-                        var sw = 0.0, sv = 0.0
-                        for j in max(0, i - reach)...min(m - 1, i + reach) {
-                            let wj = kernel[abs(j - i)] * weights[j]
-                            sw += wj; sv += wj * v[j]
-                        }
-                        if sw > 0 { out[i] = sv / sw } else {
-                            // Every neighbour excluded: the unweighted mean of the window.
-                            var s = 0.0
-                            for j in lo..<(lo + q) { s += v[j] }
-                            out[i] = s / Double(q)
-                        }
+        kernels.weights.withUnsafeBufferPointer { all in
+            kernels.starts.withUnsafeBufferPointer { starts in
+                for i in 0..<m {
+                    let lo = min(max(i - (q - 1) / 2, 0), m - q)
+                    let k = max(i - lo, lo + q - 1 - i) - kernels.smallest
+                    let kernel = all.baseAddress! + starts[k]
+                    let reach = starts[k + 1] - starts[k] - 1
+                    var sw = 0.0, sv = 0.0
+                    for j in max(0, i - reach)...min(m - 1, i + reach) {
+                        let wj = kernel[abs(j - i)] * weights[j]
+                        sw += wj; sv += wj * v[j]
+                    }
+                    if sw > 0 { out[i] = sv / sw } else {
+                        // Every neighbour excluded: the unweighted mean of the window.
+                        var s = 0.0
+                        for j in lo..<(lo + q) { s += v[j] }
+                        out[i] = s / Double(q)
                     }
                 }
             }
@@ -401,10 +416,15 @@ public struct SeasonalDecomposition: ForecastModel {
             return s
         }
         // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
-        struct Segment { var end: Int; var components: [[Double]]; var origins: ArraySlice<Int>; var adjusted: [Double] }
+        let kernels = LocalMeanKernels.Cache()
+        // `seasonalParts` holds, for each of its origins in turn, the components' values over the horizon.
+        struct Segment { var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double] }
         func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
-            let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
-            return Segment(end: end, components: c, origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) })
+            let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded, kernels: kernels)
+            var parts: [Double] = []
+            parts.reserveCapacity(origins.count * horizon)
+            for o in origins { for h in 0..<horizon { parts.append(seasonal(c, end, o + h)) } }
+            return Segment(origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) }, seasonalParts: parts)
         }
         // Forecasts from the segment's origins: the level by simple exponential smoothing of the
         // adjusted series up to each origin, plus the last step's deviation from it fading by φ
@@ -413,14 +433,14 @@ public struct SeasonalDecomposition: ForecastModel {
         func forecasts(_ s: Segment, alpha: Double, phis: [Double], _ visit: (Int, Int, [Double]) -> Void) {
             var level = s.adjusted[0]
             var t = 1
-            var seasonalPart = [Double](repeating: 0, count: horizon), values = seasonalPart
-            for o in s.origins {
+            var values = [Double](repeating: 0, count: horizon)
+            for (k, o) in s.origins.enumerated() {
                 while t < o { if !input.excluded[t] { level += alpha * (s.adjusted[t] - level) }; t += 1 }
                 let deviation = s.adjusted[o - 1] - level
-                for h in 0..<horizon { seasonalPart[h] = seasonal(s.components, s.end, o + h) }
+                let seasonalPart = s.seasonalParts[(k * horizon)..<((k + 1) * horizon)]
                 for (j, phi) in phis.enumerated() {
                     var fade = phi
-                    for h in 0..<horizon { values[h] = level + fade * deviation + seasonalPart[h]; fade *= phi }
+                    for h in 0..<horizon { values[h] = level + fade * deviation + seasonalPart[k * horizon + h]; fade *= phi }
                     visit(j, o, values)
                 }
             }

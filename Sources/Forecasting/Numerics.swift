@@ -169,9 +169,17 @@ struct Scratch {
     let values: UnsafeMutableBufferPointer<Double>
 
     init(count: Int) {
-        values = .allocate(capacity: count)
+        values = .allocate(capacity: max(count, 1))
         values.initialize(repeating: 0)
     }
+
+    init(copying x: [Double]) {
+        values = .allocate(capacity: max(x.count, 1))
+        _ = values.initialize(from: x)
+    }
+
+    /// A view of memory someone else owns: never `free()` it.
+    init(wrapping buffer: UnsafeMutableBufferPointer<Double>) { values = buffer }
 
     func free() { values.deallocate() }
 
