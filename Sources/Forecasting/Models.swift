@@ -388,8 +388,13 @@ public struct SeasonalDecomposition: ForecastModel {
                     let kernel = all.baseAddress! + starts[k]
                     let reach = starts[k + 1] - starts[k] - 1
                     var sw = 0.0, sv = 0.0
-                    for j in max(0, i - reach)...min(m - 1, i + reach) {
-                        let wj = kernel[abs(j - i)] * weights[j]
+                    // Neighbours in ascending order: those before i, then i and those after.
+                    for j in max(0, i - reach)..<i {
+                        let wj = kernel[i - j] * weights[j]
+                        sw += wj; sv += wj * v[j]
+                    }
+                    for j in i...min(m - 1, i + reach) {
+                        let wj = kernel[j - i] * weights[j]
                         sw += wj; sv += wj * v[j]
                     }
                     if sw > 0 { out[i] = sv / sw } else {

@@ -105,30 +105,28 @@ public func median(_ v: [Double]) -> Double {
     return v.isEmpty ? .nan : selectMedian(&copy)
 }
 
-/// One ascending array from several ascending arrays (a k-way merge; k is small).
+/// One ascending array from several ascending arrays, merged two at a time.
 func mergeSorted(_ columns: ArraySlice<[Double]>) -> [Double] {
-    var flat: [Double] = []
-    var ends: [Int] = []
-    for c in columns { flat += c; ends.append(flat.count) }
-    var cursors = [0] + ends.dropLast()
-    var out = [Double](repeating: 0, count: flat.count)
-    flat.withUnsafeBufferPointer { flat in
-        ends.withUnsafeBufferPointer { ends in
-            cursors.withUnsafeMutableBufferPointer { cursors in
+    var merged: [Double] = []
+    for column in columns {
+        if merged.isEmpty { merged = column; continue }
+        var out = [Double](repeating: 0, count: merged.count + column.count)
+        merged.withUnsafeBufferPointer { a in
+            column.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { out in
-                    for n in 0..<out.count {
-                        var best = -1, value = Double.infinity
-                        for k in 0..<cursors.count where cursors[k] < ends[k] && (best < 0 || flat[cursors[k]] < value) {
-                            best = k; value = flat[cursors[k]]
-                        }
-                        out[n] = value
-                        cursors[best] += 1
+                    var i = 0, j = 0, n = 0
+                    while i < a.count && j < b.count {
+                        if b[j] < a[i] { out[n] = b[j]; j += 1 } else { out[n] = a[i]; i += 1 }
+                        n += 1
                     }
+                    while i < a.count { out[n] = a[i]; i += 1; n += 1 }
+                    while j < b.count { out[n] = b[j]; j += 1; n += 1 }
                 }
             }
         }
+        merged = out
     }
-    return out
+    return merged
 }
 
 /// The median of `v` by selection (expected linear time); `v` is reordered.
