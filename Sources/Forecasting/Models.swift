@@ -468,19 +468,13 @@ public struct SeasonalDecomposition: ForecastModel {
         // Without inner origins, α is chosen by one-step errors and the level stays flat.
         let finalSegment = segment(end: y.count, origins: [y.count][...])
         let phis = segments.isEmpty ? [0] : Self.deviationFadings(shortestSeason: seasons.first ?? 1)
+        let alphas = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
+        let (sums, count) = Self.absoluteErrors(segments.map { ($0.origins, $0.adjusted, $0.seasonalParts) }, y: y, excluded: input.excluded,
+                                                horizon: horizon, alphas: alphas, phis: phis)
         var best: (alpha: Double, phi: Double, error: Double)?
-        for alpha in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
-            var sums = [Double](repeating: 0, count: phis.count), count = 0
-            for s in segments {
-                forecasts(s, alpha: alpha, phis: phis) { j, o, f in
-                    for h in 0..<horizon where !input.excluded[o + h] {
-                        sums[j] += abs(y[o + h] - f[h])
-                        if j == 0 { count += 1 }
-                    }
-                }
-            }
+        for (a, alpha) in alphas.enumerated() {
             for (j, phi) in phis.enumerated() {
-                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) : count > 0 ? sums[j] / Double(count) : .infinity
+                let error = segments.isEmpty ? oneStepError(finalSegment.adjusted, alpha: alpha) : count > 0 ? sums[a * phis.count + j] / Double(count) : .infinity
                 if best == nil || error < best!.error { best = (alpha, phi, error) }
             }
         }
@@ -492,6 +486,46 @@ public struct SeasonalDecomposition: ForecastModel {
         guard originForecasts.count == input.origins.count else { return nil }
         return ModelRun(name: name, originForecasts: originForecasts, final: final,
                         parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0)
+    }
+
+    /// The summed absolute errors, over every segment's origins and the whole horizon, of the
+    /// forecasts with each smoothing α and fading φ (at `a * phis.count + j`), and how many
+    /// errors each sum holds. One pass over each segment smooths the level for every α at once;
+    /// the forecast is computed as `forecasts` in `run` does, so the chosen pair reproduces it.
+    static func absoluteErrors(_ segments: [(origins: ArraySlice<Int>, adjusted: [Double], seasonalParts: [Double])], y: [Double], excluded: [Bool],
+                               horizon: Int, alphas: [Double], phis: [Double]) -> (sums: [Double], count: Int) {
+        var sums = [Double](repeating: 0, count: alphas.count * phis.count)
+        var count = 0
+        let levels = Scratch(count: alphas.count)
+        defer { levels.free() }
+        for segment in segments {
+            segment.adjusted.withUnsafeBufferPointer { adjusted in
+                segment.seasonalParts.withUnsafeBufferPointer { parts in
+                    for a in alphas.indices { levels[a] = adjusted[0] }
+                    var t = 1
+                    for (k, o) in segment.origins.enumerated() {
+                        while t < o {
+                            if !excluded[t] { let x = adjusted[t]; for a in alphas.indices { levels[a] += alphas[a] * (x - levels[a]) } }
+                            t += 1
+                        }
+                        for h in 0..<horizon where !excluded[o + h] { count += 1 }
+                        for a in alphas.indices {
+                            let level = levels[a], deviation = adjusted[o - 1] - levels[a]
+                            for (j, phi) in phis.enumerated() {
+                                var fade = phi, sum = sums[a * phis.count + j]
+                                for h in 0..<horizon {
+                                    let value = level + fade * deviation + parts[k * horizon + h]
+                                    fade *= phi
+                                    if !excluded[o + h] { sum += abs(y[o + h] - value) }
+                                }
+                                sums[a * phis.count + j] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (sums, count)
     }
 
     /// Mean absolute one-step error of simple exponential smoothing over `z`.
