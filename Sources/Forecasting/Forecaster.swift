@@ -81,11 +81,13 @@ public struct Forecaster: Sendable {
         self.concurrent = concurrent
     }
 
-    /// Each model's run, in the order of `models`.
+    /// Each model's run, in the order of `models`, on as many threads as there are cores; a
+    /// model that splits its work (through `input.sharing`) gets the threads the others leave idle.
     func runConcurrently(_ models: [any ForecastModel], _ input: ModelInput) -> [ModelRun?] {
-        guard concurrent && models.count > 1 else { return models.map { $0.run(input) } }
-        let results = RunSlots(count: models.count)
-        DispatchQueue.concurrentPerform(iterations: models.count) { i in results.set(i, models[i].run(input)) }
+        var input = input
+        input.sharing = WorkSharing(threads: concurrent ? ProcessInfo.processInfo.activeProcessorCount : 1)
+        let shared = input, results = Slots<ModelRun>(count: models.count)
+        shared.sharing.run(jobs: models.count) { i in results[i] = models[i].run(shared) }
         return results.values
     }
 
@@ -307,11 +309,3 @@ public struct Forecaster: Sendable {
     }
 }
 
-/// Result slots written by concurrent model runs.
-private final class RunSlots: @unchecked Sendable {
-    private var slots: [ModelRun?]
-    private let lock = NSLock()
-    init(count: Int) { slots = [ModelRun?](repeating: nil, count: count) }
-    func set(_ i: Int, _ run: ModelRun?) { lock.withLock { slots[i] = run } }
-    var values: [ModelRun?] { lock.withLock { slots } }
-}

@@ -11,14 +11,17 @@ public struct ModelInput: Sendable {
     public var origins: [Int]
     public var horizon: Int
     public var excluded: [Bool]
+    /// Where a model may run its independent pieces of work in parallel (serially by default).
+    public var sharing: WorkSharing
 
-    public init(y: [Double], seasons: [Int], fitEnd: Int, origins: [Int], horizon: Int, excluded: [Bool]? = nil) {
+    public init(y: [Double], seasons: [Int], fitEnd: Int, origins: [Int], horizon: Int, excluded: [Bool]? = nil, sharing: WorkSharing = .serial) {
         self.y = y
         self.seasons = seasons
         self.fitEnd = fitEnd
         self.origins = origins
         self.horizon = horizon
         self.excluded = excluded ?? [Bool](repeating: false, count: y.count)
+        self.sharing = sharing
     }
 }
 
@@ -253,9 +256,9 @@ public struct SeasonalDecomposition: ForecastModel {
         [0] + [0.125, 0.5, 1.5].map { pow(0.5, 1 / max($0 * Double(p), 1)) }
     }
 
-    /// The seasonal components of `y[0..<end]`, one array of length `end` per season. `kernels`
-    /// keeps the local-mean kernels between calls (they depend only on sub-series length and window).
-    static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool], kernels: LocalMeanKernels.Cache = .init()) -> [[Double]] {
+    /// The seasonal components of `y[0..<end]`, one array of length `end` per season.
+    static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
+        let kernels = LocalMeanKernels.Cache()
         var components = seasons.map { _ in [Double](repeating: 0, count: end) }
         let robustness = Scratch(count: end), x = Scratch(count: end), trend = Scratch(count: end), work = Scratch(count: end)
         let sub = Scratch(count: end + 1), weights = Scratch(count: end + 1), smooth = Scratch(count: end + 1)
@@ -360,7 +363,7 @@ public struct SeasonalDecomposition: ForecastModel {
             self.starts = starts
         }
 
-        /// Kernels by sub-series length and window, built once per forecast.
+        /// Kernels by sub-series length and window, built once per decomposition.
         final class Cache {
             private var byShape: [Int: [Int: LocalMeanKernels]] = [:]
             init() {}
@@ -415,17 +418,16 @@ public struct SeasonalDecomposition: ForecastModel {
         let horizon = input.horizon
         // Seasonal value at t of a decomposition of y[0..<end]: the component itself inside the
         // history, its last cycle repeated beyond it.
-        func seasonal(_ c: [[Double]], _ end: Int, _ t: Int) -> Double {
+        @Sendable func seasonal(_ c: [[Double]], _ end: Int, _ t: Int) -> Double {
             var s = 0.0
             for i in 0..<seasons.count { let p = seasons[i]; s += t < end ? c[i][t] : c[i][end - p + (t - end) % p] }
             return s
         }
         // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
-        let kernels = LocalMeanKernels.Cache()
         // `seasonalParts` holds, for each of its origins in turn, the components' values over the horizon.
         struct Segment { var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double] }
-        func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
-            let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded, kernels: kernels)
+        @Sendable func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
+            let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
             var parts: [Double] = []
             parts.reserveCapacity(origins.count * horizon)
             for o in origins { for h in 0..<horizon { parts.append(seasonal(c, end, o + h)) } }
@@ -453,20 +455,25 @@ public struct SeasonalDecomposition: ForecastModel {
         // Inner origins: the decomposition is refreshed once a cycle of the shortest season, from
         // the data before that point, so each forecast uses components as fresh as the data it may see.
         let refresh = seasons.first ?? 1
-        var segments: [Segment] = []
+        var bounds: [(end: Int, origins: ArraySlice<Int>)] = []
         var k = 0
         while k < input.origins.count {
             let end = max(input.fitEnd, input.origins[k] - (input.origins[k] - input.fitEnd) % refresh)
             var k2 = k
             while k2 < input.origins.count && input.origins[k2] < end + refresh { k2 += 1 }
-            segments.append(segment(end: min(end, input.origins[k]), origins: input.origins[k..<k2]))
+            bounds.append((min(end, input.origins[k]), input.origins[k..<k2]))
             k = k2
         }
+        bounds.append((y.count, [y.count][...]))
+        // The decompositions are independent: idle threads of the engine take some of them.
+        let jobs = bounds, built = Slots<Segment>(count: jobs.count)
+        input.sharing.forEach(jobs.count) { i in built[i] = segment(end: jobs[i].end, origins: jobs[i].origins) }
+        var segments = built.values.map { $0! }
         // The level's smoothing α and the deviation's fading φ: the pair whose forecasts from the
         // inner origins were best over the whole horizon (one-step errors favour a level that
         // chases noise).
         // Without inner origins, α is chosen by one-step errors and the level stays flat.
-        let finalSegment = segment(end: y.count, origins: [y.count][...])
+        let finalSegment = segments.removeLast()
         let phis = segments.isEmpty ? [0] : Self.deviationFadings(shortestSeason: seasons.first ?? 1)
         let alphas = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
         let (sums, count) = Self.absoluteErrors(segments.map { ($0.origins, $0.adjusted, $0.seasonalParts) }, y: y, excluded: input.excluded,
