@@ -124,28 +124,39 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         let levels = Scratch(count: lead), residuals = Scratch(count: lead)
         defer { levels.free(); residuals.free() }
         var slot = 0
-        // The seasonal states flattened. Season i lives in flat[starts[i]..<ends[i]], and
-        // `positions[i]` is the index of its current phase.
+        // The seasonal states, flattened.
         let flat = Scratch(count: seasons.reduce(0, +))
-        defer { flat.free() }
-        var starts = [Int](repeating: 0, count: k)
-        for i in 1..<max(k, 1) { starts[i] = starts[i - 1] + seasons[i - 1] }
-        for i in 0..<k { for j in 0..<seasons[i] { flat[starts[i] + j] = state.seasonals[i][j] } }
-        let ends = (0..<k).map { starts[$0] + seasons[$0] }
-        var positions = starts
+        let indices = UnsafeMutableBufferPointer<Int>.allocate(capacity: 3 * max(k, 1))
+        defer { flat.free(); indices.deallocate() }
+        // indices[i] is season i's current phase as an index into `flat`; its states lie in
+        // flat[indices[k + i] ..< indices[2k + i]].
+        var offset = 0
+        for i in 0..<k {
+            indices[i] = offset; indices[k + i] = offset; indices[2 * k + i] = offset + seasons[i]
+            for j in 0..<seasons[i] { flat[offset + j] = state.seasonals[i][j] }
+            offset += seasons[i]
+        }
         var level = state.level, lastResidual = state.lastResidual, errorScale = state.errorScale
-        let gammas = parameters.gammas
-        func snapshot() -> State {
-            State(level: level, seasonals: (0..<k).map { Array(flat.values[starts[$0]..<ends[$0]]) },
+        // Not a closure over the running values, so they stay in registers.
+        func snapshot(_ level: Double, _ lastResidual: Double, _ errorScale: Double) -> State {
+            State(level: level, seasonals: (0..<k).map { Array(flat.values[indices[k + $0]..<indices[2 * k + $0]]) },
                   lastResidual: lastResidual, errorScale: errorScale)
         }
+        let gammas = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(k, 1))
+        defer { gammas.deallocate() }
+        for i in 0..<k { gammas[i] = parameters.gammas[i] }
         y.withUnsafeBufferPointer { y in
             excluded.withUnsafeBufferPointer { excluded in
                 for t in 0..<end {
-                    while nextOrigin < origins.count && origins[nextOrigin] < t { nextOrigin += 1 }
-                    if nextOrigin < origins.count && origins[nextOrigin] == t { atOrigin(t, snapshot()); nextOrigin += 1 }
+                    if nextOrigin < origins.count {
+                        while nextOrigin < origins.count && origins[nextOrigin] < t { nextOrigin += 1 }
+                        if nextOrigin < origins.count && origins[nextOrigin] == t {
+                            atOrigin(t, snapshot(level, lastResidual, errorScale))
+                            nextOrigin += 1
+                        }
+                    }
                     var seasonal = 0.0
-                    for i in 0..<k { seasonal += flat[positions[i]] }
+                    for i in 0..<k { seasonal += flat[indices[i]] }
                     let prediction = level + seasonal + phi * lastResidual
                     if excluded[t] {
                         // A holiday: keep the states as they are, as if the step had been predicted exactly.
@@ -168,16 +179,19 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                         }
                         errorScale = 0.99 * errorScale + 0.0125 * abs(error)
                         level += alpha * error
-                        for i in 0..<k { flat[positions[i]] += gammas[i] * error }
+                        for i in 0..<k { flat[indices[i]] += gammas[i] * error }
                         lastResidual = phi * lastResidual + error  // residual of the (clipped) observation
                     }
-                    for i in 0..<k { positions[i] += 1; if positions[i] == ends[i] { positions[i] = starts[i] } }
+                    for i in 0..<k {
+                        indices[i] += 1
+                        if indices[i] == indices[2 * k + i] { indices[i] = indices[k + i] }
+                    }
                     slot += 1
                     if slot == lead { slot = 0 }
                 }
             }
         }
-        state = snapshot()
+        state = snapshot(level, lastResidual, errorScale)
         return (oneStepSSE, leadSSE, spikes)
     }
 
