@@ -57,13 +57,12 @@ public enum CSVSeriesReader {
         values.reserveCapacity(text.utf8.count / 24)
         var lineNumber = 0
         var sawData = false
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so Windows line ends need `isNewline`, not "\n".
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
-            if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("#") { continue }
+            if trimmed(line).isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
-            let timeField = fields[0].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            let timeField = String(trimmed(fields[0], quotes: true))
             guard let t = TimestampParser.parse(timeField) else {
                 if !sawData && !timeField.isEmpty && timeField.first!.isLetter { continue }  // header
                 throw SeriesError(source: source, line: lineNumber, problem: "\"\(timeField)\" is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601, or Unix seconds)")
@@ -71,9 +70,9 @@ public enum CSVSeriesReader {
             guard fields.count >= 2 else {
                 throw SeriesError(source: source, line: lineNumber, problem: "expected \"timestamp,value\", found one field")
             }
-            let valueField = fields[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            let valueField = trimmed(fields[1], quotes: true)
             let value: Double
-            if valueField.isEmpty || valueField.lowercased() == "nan" || valueField.lowercased() == "na" {
+            if valueField.isEmpty || ["nan", "na"].contains(valueField.lowercased()) {
                 value = .nan
             } else if let v = Double(valueField), v.isFinite {
                 value = v
@@ -86,6 +85,19 @@ public enum CSVSeriesReader {
         }
         guard !times.isEmpty else { throw SeriesError(source: source, problem: "no data rows") }
         return TimeSeries(times: times, values: values)
+    }
+
+    /// `field` without surrounding blanks (spaces, tabs) and, with `quotes`, then without
+    /// surrounding double quotes; a view of the same text, nothing copied.
+    static func trimmed(_ field: Substring, quotes: Bool = false) -> Substring {
+        func blank(_ c: Character) -> Bool { c == " " || c == "\t" }
+        var f = field.drop(while: blank)
+        while let last = f.last, blank(last) { f = f.dropLast() }
+        if quotes {
+            f = f.drop { $0 == "\"" }
+            while f.last == "\"" { f = f.dropLast() }
+        }
+        return f
     }
 
     public static func read(file path: String) throws -> TimeSeries {

@@ -103,6 +103,18 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
 }
 
 @Suite struct MessyInput {
+    @Test func csvFieldsMayBeQuotedAndPadded() throws {
+        // Blanks around fields, quotes, Windows line ends, blank and comment lines, NaN and an
+        // empty value (missing), a third column (ignored).
+        let text = "\"timestamp\",\"value\"\r\n  \"2026-01-01 00:00\" ,\t\"1.5\" \r\n\n# a comment\n2026-01-01 00:05, NaN ,x\n\t2026-01-01 00:10,\n2026-01-01 00:15,-2e1\n"
+        let series = try CSVSeriesReader.read(text, source: "x.csv")
+        #expect(series.times == [1_767_225_600, 1_767_225_900, 1_767_226_200, 1_767_226_500])
+        #expect(series.values[0] == 1.5 && series.values[1].isNaN && series.values[2].isNaN && series.values[3] == -20)
+        #expect(throws: SeriesError(source: "x.csv", line: 2, problem: "value \"1 5\" is not a finite number")) {
+            try CSVSeriesReader.read("timestamp,value\n2026-01-01 00:00, \"1 5\"\n", source: "x.csv")
+        }
+    }
+
     @Test func csvErrorsNameTheLine() {
         #expect(throws: SeriesError(source: "x.csv", line: 3, problem: "value \"abc\" is not a finite number")) {
             try CSVSeriesReader.read("timestamp,value\n2026-01-01 00:00,1\n2026-01-01 00:05,abc\n", source: "x.csv")
