@@ -88,15 +88,12 @@ public actor NodeSimulator {
     /// Heartbeats: each node renews its Lease on its own clock, `heartbeatInterval` after its last
     /// renewal, over a client of its own so renewals never wait behind pod writes.
     private let leaseClient: KubernetesClient
-    private var leaseDue: [String: ContinuousClock.Instant] = [:]
-    private var lastRenewal: [String: ContinuousClock.Instant] = [:]
-    private var renewing: Set<String> = []
+    private var leases: LeaseSchedule
     private var leaseCreated: Set<String> = []
     /// True while some node's last renewal is older than the interval plus a second.
     private var heartbeatsBehind = false
-    private var podWritesInFlight = 0
-    private var podWriteWaiters = FIFO<(since: ContinuousClock.Instant, waiter: CheckedContinuation<Void, Never>)>()
-    public private(set) var heartbeats = HeartbeatStatistics()
+    private var podWrites: PodWriteGate<CheckedContinuation<Void, Never>>
+    public var heartbeats: HeartbeatStatistics { leases.statistics }
 
     public static let poolResource = APIResource(group: "simulator.foresight.dev", version: "v1alpha1", plural: "nodepools", kind: "NodePool", namespaced: true)
     public static let poolLabel = "simulator.foresight.dev/node-pool"
@@ -107,6 +104,8 @@ public actor NodeSimulator {
         self.configuration = configuration
         self.logger = logger
         self.leaseClient = KubernetesClient(connection: client.connection, userAgent: client.userAgent + " (heartbeats)")
+        self.leases = LeaseSchedule(interval: configuration.heartbeatInterval, leaseDuration: .seconds(configuration.leaseDurationSeconds))
+        self.podWrites = PodWriteGate(capacity: configuration.podWriteConcurrency, patience: configuration.heartbeatInterval)
     }
 
     /// Registers the configured nodes, then runs every loop until cancelled.
@@ -143,7 +142,7 @@ public actor NodeSimulator {
         let os = existing?.status?.nodeInfo?.osImage ?? configuration.osImage
         let kernel = existing?.status?.nodeInfo?.kernelVersion ?? configuration.kernelVersion
         owned.insert(name)
-        if leaseDue[name] == nil { leaseDue[name] = .now }
+        leases.add(name, now: .now)
         labelsOf[name] = labels
         groupOf[name] = group
         bootIDs[name] = boot
@@ -187,22 +186,13 @@ public actor NodeSimulator {
     /// The Lease is created once by server-side apply; renewals are merge patches of `renewTime`
     /// alone, the cheapest write for the apiserver.
     func heartbeatLoop() async {
-        let interval = configuration.heartbeatInterval
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            var oldest = now
-            var due: [(String, ContinuousClock.Instant)] = []
-            for name in owned {
-                let when = leaseDue[name] ?? now
-                if when <= now && !renewing.contains(name) { due.append((name, when)) }
-                oldest = min(oldest, lastRenewal[name] ?? oldest)
-            }
-            heartbeatsBehind = now - oldest > interval + .seconds(1)
+            heartbeatsBehind = leases.behind(now: now)
             admitPodWrites()
             // The most overdue first, at most `leaseConcurrency` in flight: a burst of new
             // connections would time out in the TLS handshake and make every lease later.
-            for (name, _) in due.sorted(by: { $0.1 < $1.1 }).prefix(max(0, configuration.leaseConcurrency - renewing.count)) {
-                renewing.insert(name)
+            for name in leases.start(now: now, limit: configuration.leaseConcurrency) {
                 Task { await self.renewLease(name) }
             }
             try? await Task.sleep(for: .milliseconds(100))
@@ -227,33 +217,19 @@ public actor NodeSimulator {
         } catch {
             logger.warning("lease of \(name): \(error)")
         }
-        renewing.remove(name)
-        guard owned.contains(name) else { return }
-        if succeeded {
-            let done = ContinuousClock.now
-            if let previous = lastRenewal[name] {
-                heartbeats.record(gap: done - previous, interval: configuration.heartbeatInterval, leaseDuration: .seconds(configuration.leaseDurationSeconds))
-            }
-            lastRenewal[name] = done
-            leaseDue[name] = started + configuration.heartbeatInterval
-        } else {
-            leaseDue[name] = .now + .seconds(1)
-        }
+        leases.finished(name, started: started, now: .now, succeeded: succeeded)
     }
 
     /// Waits for a pod write slot: fewer than `podWriteConcurrency` in flight, and no heartbeat
     /// overdue (for at most one heartbeat interval, so pods are slowed, never starved). Waiters
     /// are served first come, first served.
     func acquirePodWrite() async {
-        if podWriteWaiters.isEmpty && podWritesInFlight < configuration.podWriteConcurrency && !heartbeatsBehind {
-            podWritesInFlight += 1
-            return
-        }
-        await withCheckedContinuation { podWriteWaiters.append((ContinuousClock.now, $0)) }
+        if podWrites.tryAcquire(heartbeatsBehind: heartbeatsBehind) { return }
+        await withCheckedContinuation { podWrites.wait($0, since: .now) }
     }
 
     func releasePodWrite() {
-        podWritesInFlight -= 1
+        podWrites.release()
         admitPodWrites()
     }
 
@@ -268,13 +244,7 @@ public actor NodeSimulator {
     /// Lets waiting pod writes go while there is room, and heartbeats are on time or the oldest
     /// waiter has given way for a whole interval.
     func admitPodWrites() {
-        let now = ContinuousClock.now
-        while let first = podWriteWaiters.first, podWritesInFlight < configuration.podWriteConcurrency,
-              !heartbeatsBehind || now - first.since >= configuration.heartbeatInterval {
-            podWriteWaiters.removeFirst()
-            podWritesInFlight += 1
-            first.waiter.resume()
-        }
+        for waiter in podWrites.admit(now: .now, heartbeatsBehind: heartbeatsBehind) { waiter.resume() }
     }
 
     func statusLoop() async {
@@ -482,7 +452,7 @@ public actor NodeSimulator {
             // Remove the newest nodes first, preferring cordoned ones.
             for name in members.reversed().prefix(members.count - desired) {
                 owned.remove(name)
-                leaseDue[name] = nil; lastRenewal[name] = nil; leaseCreated.remove(name)
+                leases.remove(name); leaseCreated.remove(name)
                 _ = try? await client.deleteIfExists(Node.resource, name: name)
                 _ = try? await client.deleteIfExists(Lease.resource, namespace: "kube-node-lease", name: name)
             }
