@@ -169,20 +169,21 @@ public enum SeriesRepair {
         unique.reserveCapacity(times.count)
         for t in times where unique.last != t { unique.append(t) }
         let calendar = try given ?? ObservationCalendar.infer(times: unique)
+        let positions = times.map { calendar.position(of: $0) }
+        // A wrong timestamp far from the rest (a year typed wrong, a zero epoch) would stretch the
+        // grid over years of missing steps: refuse before allocating it, naming the span.
+        let gridSize = (positions.lazy.compactMap { $0?.index }.max() ?? -1) + 1
+        if gridSize > max(10 * times.count, 10_000), let firstTime = times.first, let lastTime = times.last {
+            throw SeriesError(source: "history", problem: "timestamps run from \(TimestampParser.format(firstTime)) to \(TimestampParser.format(lastTime)), \(gridSize) steps of \(DurationParser.format(calendar.step)) for \(times.count) observations; a timestamp is probably wrong")
+        }
 
-        var sums: [Double] = []
-        var counts: [Int] = []
-        var rowsAt: [Int] = []
-        for (t, v) in zip(times, values) {
-            guard let p = calendar.position(of: t) else { report.outsideCalendarDropped += 1; continue }
+        var sums = [Double](repeating: 0, count: max(gridSize, 0))
+        var counts = [Int](repeating: 0, count: sums.count)
+        var rowsAt = [Int](repeating: 0, count: sums.count)
+        for (p, v) in zip(positions, values) {
+            guard let p, p.index >= 0 else { report.outsideCalendarDropped += 1; continue }
             if p.offset != 0 { report.offGridSnapped += 1 }
             let i = p.index
-            guard i >= 0 else { report.outsideCalendarDropped += 1; continue }
-            if i >= sums.count {
-                sums.append(contentsOf: repeatElement(0, count: i + 1 - sums.count))
-                counts.append(contentsOf: repeatElement(0, count: i + 1 - counts.count))
-                rowsAt.append(contentsOf: repeatElement(0, count: i + 1 - rowsAt.count))
-            }
             rowsAt[i] += 1
             if rowsAt[i] > 1 { report.duplicatesMerged += 1 }
             if !v.isNaN { sums[i] += v; counts[i] += 1 }

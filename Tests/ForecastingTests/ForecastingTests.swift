@@ -103,6 +103,18 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
 }
 
 @Suite struct MessyInput {
+    @Test func aStrayTimestampYearsAwayIsNamedNotExpandedIntoAGrid() throws {
+        // Two weeks of half-hours and one row whose year is wrong (2926): a grid up to it would
+        // hold 16 million steps. It is refused at once, naming the span.
+        var rows = (0..<672).map { "\(TimestampParser.format(1_767_571_200 + Int64($0) * 1800)),\(100 + $0 % 48)" }
+        rows.append("2926-01-05 00:00:00,100")
+        let series = try CSVSeriesReader.read(rows.joined(separator: "\n"), source: "x.csv")
+        #expect(throws: SeriesError.self) { try SeriesRepair.regularize(series) }
+        do { _ = try SeriesRepair.regularize(series) } catch let error as SeriesError {
+            #expect(error.problem.contains("to 2926-01-05 00:00:00") && error.problem.contains("a timestamp is probably wrong"), "\(error)")
+        }
+    }
+
     @Test func csvFieldsMayBeQuotedAndPadded() throws {
         // Blanks around fields, quotes, Windows line ends, blank and comment lines, NaN and an
         // empty value (missing), a third column (ignored).
