@@ -13,7 +13,7 @@ func decode<T: Decodable>(_ yaml: String, as: T.Type) throws -> T {
             if plain { if let i = Int(s) { return i }; if let d = Double(s) { return d }; if s == "true" { return true }; if s == "false" { return false }; if n.isNull { return NSNull() } }
             return s
         case .sequence(let items, _): return items.map(json)
-        case .mapping(let pairs, _): return Dictionary(uniqueKeysWithValues: pairs.map { ($0.key.string ?? "", json($0.value)) })
+        case .mapping(let pairs, _): return Dictionary(pairs.map { ($0.key.string ?? "", json($0.value)) }, uniquingKeysWith: { _, last in last })
         }
     }
     let data = try JSONSerialization.data(withJSONObject: json(try YAMLParser.parse(yaml)))
