@@ -111,6 +111,20 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
     func filter(_ y: [Double], excluded: [Bool], seasons: [Int], parameters: Parameters, end: Int, scoreFrom: Int,
                 state: inout State, origins: [Int] = [], leadScored: Int = 0,
                 atOrigin: (Int, State) -> Void = { _, _ in }) -> (oneStepSSE: Double, leadSSE: Double, spikes: Int) {
+        // One loop, specialised for the usual numbers of seasons so their phases stay in registers.
+        switch seasons.count {
+        case 1: filter(y, excluded: excluded, seasons: seasons, parameters: parameters, end: end, scoreFrom: scoreFrom, state: &state,
+                       origins: origins, leadScored: leadScored, atOrigin: atOrigin, phases: OneSeasonPhase.self)
+        case 2: filter(y, excluded: excluded, seasons: seasons, parameters: parameters, end: end, scoreFrom: scoreFrom, state: &state,
+                       origins: origins, leadScored: leadScored, atOrigin: atOrigin, phases: TwoSeasonPhases.self)
+        default: filter(y, excluded: excluded, seasons: seasons, parameters: parameters, end: end, scoreFrom: scoreFrom, state: &state,
+                        origins: origins, leadScored: leadScored, atOrigin: atOrigin, phases: SeasonPhases.self)
+        }
+    }
+
+    func filter<Phases: SeasonPhaseCursor>(_ y: [Double], excluded: [Bool], seasons: [Int], parameters: Parameters, end: Int, scoreFrom: Int,
+                                           state: inout State, origins: [Int], leadScored: Int, atOrigin: (Int, State) -> Void,
+                                           phases: Phases.Type) -> (oneStepSSE: Double, leadSSE: Double, spikes: Int) {
         var oneStepSSE = 0.0
         var leadSSE = 0.0
         var spikes = 0
@@ -124,27 +138,23 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         let levels = Scratch(count: lead), residuals = Scratch(count: lead)
         defer { levels.free(); residuals.free() }
         var slot = 0
-        // The seasonal states, flattened.
+        // The seasonal states, flattened: season i's lie in flat[starts[i] ..< starts[i] + seasons[i]].
         let flat = Scratch(count: seasons.reduce(0, +))
-        let indices = UnsafeMutableBufferPointer<Int>.allocate(capacity: 3 * max(k, 1))
-        defer { flat.free(); indices.deallocate() }
-        // indices[i] is season i's current phase as an index into `flat`; its states lie in
-        // flat[indices[k + i] ..< indices[2k + i]].
+        defer { flat.free() }
+        var starts: [Int] = []
         var offset = 0
         for i in 0..<k {
-            indices[i] = offset; indices[k + i] = offset; indices[2 * k + i] = offset + seasons[i]
+            starts.append(offset)
             for j in 0..<seasons[i] { flat[offset + j] = state.seasonals[i][j] }
             offset += seasons[i]
         }
+        var cursor = Phases(seasons: seasons, starts: starts, gammas: parameters.gammas)
         var level = state.level, lastResidual = state.lastResidual, errorScale = state.errorScale
         // Not a closure over the running values, so they stay in registers.
         func snapshot(_ level: Double, _ lastResidual: Double, _ errorScale: Double) -> State {
-            State(level: level, seasonals: (0..<k).map { Array(flat.values[indices[k + $0]..<indices[2 * k + $0]]) },
+            State(level: level, seasonals: (0..<k).map { Array(flat.values[starts[$0]..<(starts[$0] + seasons[$0])]) },
                   lastResidual: lastResidual, errorScale: errorScale)
         }
-        let gammas = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(k, 1))
-        defer { gammas.deallocate() }
-        for i in 0..<k { gammas[i] = parameters.gammas[i] }
         y.withUnsafeBufferPointer { y in
             excluded.withUnsafeBufferPointer { excluded in
                 for t in 0..<end {
@@ -155,8 +165,7 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                             nextOrigin += 1
                         }
                     }
-                    var seasonal = 0.0
-                    for i in 0..<k { seasonal += flat[indices[i]] }
+                    let seasonal = cursor.sum(flat)
                     let prediction = level + seasonal + phi * lastResidual
                     if excluded[t] {
                         // A holiday: keep the states as they are, as if the step had been predicted exactly.
@@ -179,13 +188,10 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
                         }
                         errorScale = 0.99 * errorScale + 0.0125 * abs(error)
                         level += alpha * error
-                        for i in 0..<k { flat[indices[i]] += gammas[i] * error }
+                        cursor.update(flat, error: error)
                         lastResidual = phi * lastResidual + error  // residual of the (clipped) observation
                     }
-                    for i in 0..<k {
-                        indices[i] += 1
-                        if indices[i] == indices[2 * k + i] { indices[i] = indices[k + i] }
-                    }
+                    cursor.advance()
                     slot += 1
                     if slot == lead { slot = 0 }
                 }
@@ -239,6 +245,56 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
         for i in 0..<k { parameters["gamma\(seasons[i])"] = p.gammas[i] }
         return ModelRun(name: name, originForecasts: originForecasts, final: final, parameters: parameters, spikesDampened: spikes)
     }
+}
+
+/// Where each season of the Holt-Winters filter is in its cycle, as an index into the flattened
+/// seasonal states, and that season's smoothing weight.
+protocol SeasonPhaseCursor {
+    /// At phase 0 of each season; season i's states start at `starts[i]`.
+    init(seasons: [Int], starts: [Int], gammas: [Double])
+    /// The sum of the seasons' current states.
+    func sum(_ flat: Scratch) -> Double
+    /// Each season's current state moves by its weight times `error`.
+    func update(_ flat: Scratch, error: Double)
+    /// On to the next step.
+    mutating func advance()
+}
+
+struct OneSeasonPhase: SeasonPhaseCursor {
+    var position: Int
+    let start: Int, end: Int, gamma: Double
+    init(seasons: [Int], starts: [Int], gammas: [Double]) {
+        position = starts[0]; start = starts[0]; end = starts[0] + seasons[0]; gamma = gammas[0]
+    }
+    @inline(__always) func sum(_ flat: Scratch) -> Double { 0.0 + flat[position] }
+    @inline(__always) func update(_ flat: Scratch, error: Double) { flat[position] += gamma * error }
+    @inline(__always) mutating func advance() { position += 1; if position == end { position = start } }
+}
+
+struct TwoSeasonPhases: SeasonPhaseCursor {
+    var first: OneSeasonPhase, second: OneSeasonPhase
+    init(seasons: [Int], starts: [Int], gammas: [Double]) {
+        first = OneSeasonPhase(seasons: seasons, starts: starts, gammas: gammas)
+        second = OneSeasonPhase(seasons: Array(seasons.dropFirst()), starts: Array(starts.dropFirst()), gammas: Array(gammas.dropFirst()))
+    }
+    @inline(__always) func sum(_ flat: Scratch) -> Double { first.sum(flat) + flat[second.position] }
+    @inline(__always) func update(_ flat: Scratch, error: Double) { first.update(flat, error: error); second.update(flat, error: error) }
+    @inline(__always) mutating func advance() { first.advance(); second.advance() }
+}
+
+/// Any number of seasons.
+struct SeasonPhases: SeasonPhaseCursor {
+    var phases: [OneSeasonPhase]
+    init(seasons: [Int], starts: [Int], gammas: [Double]) {
+        phases = seasons.indices.map { OneSeasonPhase(seasons: [seasons[$0]], starts: [starts[$0]], gammas: [gammas[$0]]) }
+    }
+    func sum(_ flat: Scratch) -> Double {
+        var s = 0.0
+        for p in phases { s += flat[p.position] }
+        return s
+    }
+    func update(_ flat: Scratch, error: Double) { for p in phases { p.update(flat, error: error) } }
+    mutating func advance() { for i in phases.indices { phases[i].advance() } }
 }
 
 // MARK: - Decomposition (MSTL-like)
