@@ -180,7 +180,8 @@ public struct Forecaster: Sendable {
         let chosenErrors = errors(chosenOrigins)
 
         // Quantiles: per lead, from the errors at nearby leads over all inner origins. Each lead's
-        // errors are sorted once; a lead's pool is the merge of its neighbours' sorted columns.
+        // errors are sorted once; a lead's pool is the union of its neighbours' sorted columns,
+        // kept sorted as the window slides.
         let window = max(1, horizon / 24)
         func sortedColumns(rows: Range<Int>) -> [[Double]] {
             (0..<horizon).map { l in
@@ -191,14 +192,12 @@ public struct Forecaster: Sendable {
                 return column
             }
         }
-        func pooled(_ columns: [[Double]], lead h: Int) -> [Double] {
-            mergeSorted(columns[max(0, h - window)...min(horizon - 1, h + window)])
-        }
         let allColumns = sortedColumns(rows: origins.indices)
         var quantiles: [Double: [Double]] = [:]
         for q in levels { quantiles[q] = mean }
+        var allPools = SlidingPools(columns: allColumns, window: window)
         for h in 0..<horizon {
-            let pool = pooled(allColumns, lead: h)
+            let pool = allPools.next()
             for q in levels { quantiles[q]![h] += quantile(sorted: pool, q) }
         }
 
@@ -212,10 +211,10 @@ public struct Forecaster: Sendable {
         var widening = 1.0
         let half = origins.count / 2
         if half >= 2 {
-            let calibration = sortedColumns(rows: 0..<half)
+            var calibrationPools = SlidingPools(columns: sortedColumns(rows: 0..<half), window: window)
             var bounds: [(lo: Double, hi: Double)] = []
             for h in 0..<horizon {
-                let e = pooled(calibration, lead: h)
+                let e = calibrationPools.next()
                 bounds.append((quantile(sorted: e, 0.05), quantile(sorted: e, 0.95)))
             }
             func covered(_ factor: Double) -> (hits: Int, total: Int) {

@@ -129,6 +129,53 @@ func mergeSorted(_ columns: ArraySlice<[Double]>) -> [Double] {
     return merged
 }
 
+/// The sorted pools of errors for leads 0, 1, 2, … in turn: lead h pools the sorted columns
+/// h − window … h + window (those that exist). Moving to the next lead removes the column that
+/// leaves and merges the one that enters, instead of merging every column again (which costs
+/// the square of the window).
+struct SlidingPools {
+    let columns: [[Double]]
+    let window: Int
+    private var lead = -1
+    private var pool: [Double] = []
+
+    init(columns: [[Double]], window: Int) {
+        self.columns = columns
+        self.window = window
+    }
+
+    mutating func next() -> [Double] {
+        lead += 1
+        let h = lead, last = columns.count - 1
+        if h == 0 {
+            pool = mergeSorted(columns[0...min(last, window)])
+            return pool
+        }
+        if h - window - 1 >= 0 {
+            guard let kept = Self.removing(columns[h - window - 1], from: pool) else {
+                // A value that equals nothing (NaN): build this lead's pool afresh.
+                pool = mergeSorted(columns[max(0, h - window)...min(last, h + window)])
+                return pool
+            }
+            pool = kept
+        }
+        if h + window <= last { pool = mergeSorted([pool, columns[h + window]][...]) }
+        return pool
+    }
+
+    /// `pool` without the values of `leaving` (both ascending, `leaving` drawn from `pool`); nil
+    /// when some value of `leaving` is not found.
+    static func removing(_ leaving: [Double], from pool: [Double]) -> [Double]? {
+        var kept: [Double] = []
+        kept.reserveCapacity(pool.count - leaving.count)
+        var j = 0
+        for v in pool {
+            if j < leaving.count && v == leaving[j] { j += 1 } else { kept.append(v) }
+        }
+        return j == leaving.count ? kept : nil
+    }
+}
+
 /// The median of `v` by selection (expected linear time); `v` is reordered.
 func selectMedian(_ v: inout [Double]) -> Double {
     guard !v.isEmpty else { return 0 }

@@ -249,6 +249,23 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         }
     }
 
+    @Test func slidingPoolsEqualMergingEveryWindow() {
+        var generator = SplitMix(seed: 9)
+        for (leads, rows, window) in [(1, 5, 1), (48, 90, 2), (168, 20, 7), (10, 3, 12), (30, 0, 3)] {
+            // Values drawn from a small set, so pools hold many equal values.
+            let columns = (0..<leads).map { _ in (0..<rows).map { _ in Double(generator.next() % 50) / 4 - 6 }.sorted() }
+            var pools = SlidingPools(columns: columns, window: window)
+            for h in 0..<leads {
+                let expected = mergeSorted(columns[max(0, h - window)...min(leads - 1, h + window)])
+                let pool = pools.next()
+                #expect(pool == expected, "lead \(h) of \(leads), window \(window)")
+            }
+        }
+        // A leaving value the pool does not hold (a NaN equals nothing) makes the pool be rebuilt.
+        #expect(SlidingPools.removing([1, .nan], from: [0, 1, 2]) == nil)
+        #expect(SlidingPools.removing([1, 1], from: [0, 1, 1, 1, 2]) == [0, 1, 2])
+    }
+
     @Test func driftOfTheDailyShapeIsFollowed() throws {
         // The daily peak moves 1.5 half-hours later each week (like sunset in summer); the weekly
         // profile is flat. Forecasting the peak where it was weeks ago would miss the ramp.
