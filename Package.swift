@@ -78,10 +78,12 @@ let package = Package(
         ]),
 
         .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
-        .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator"]),
+        // Helpers the test targets share (a deterministic generator for fuzzing).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
-        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML"]),
-        .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources"]),
+        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
+        .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime"]),
     ]
 )

@@ -2,24 +2,14 @@ import Foundation
 import Testing
 @testable import ForesightAPI
 import Reconcilers
+import TestSupport
 
 /// Mutated ZonePlans and UpdateWindows (lines dropped, repeated, cut or given odd values) are
 /// either refused when decoded or validated into problems that name their fields; the status
 /// written for them always explains itself. Never a crash.
 @Suite struct SpecFuzzTests {
-    struct Random {
-        var state: UInt64
-        mutating func next(_ bound: Int) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(max(bound, 1)))
-        }
-    }
-
     static func mutations(of text: String, seed: UInt64, count: Int) -> [String] {
-        var random = Random(state: seed)
+        var random = SplitMix(seed: seed)
         let values = ["-1", "0", "1e9", "\"\"", "null", "[]", "{}", "x", "25h", "-5m", "2026-02-30", "999999999999999999999", "1.5", "\"0 0 * * *\"", "\"* * *\""]
         return (0..<count).map { _ in
             var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -39,38 +29,34 @@ import Reconcilers
         }
     }
 
-    @Test func mutatedZonePlansAreRefusedOrExplained() throws {
-        let text = try String(contentsOfFile: "\(SpecValidationTests.root)/examples/zoneplan-shop.yaml", encoding: .utf8)
+    /// Mutations of a shipped example that decode: how many, and how many the controller refused.
+    /// Each refused one must have problems that name spec fields and a Ready condition that
+    /// explains them.
+    static func check<K: ValidatedResource>(example: String, as kind: K.Type, seed: UInt64) throws -> (decoded: Int, invalid: Int) {
+        let text = try String(contentsOfFile: "\(SpecValidationTests.root)/examples/\(example)", encoding: .utf8)
         var decoded = 0, invalid = 0
-        for yaml in Self.mutations(of: text, seed: 1, count: 300) {
-            guard let plan = try? decode(yaml, as: ZonePlan.self) else { continue }
+        for yaml in mutations(of: text, seed: seed, count: 300) {
+            guard let object = try? decode(yaml, as: K.self) else { continue }
             decoded += 1
-            let problems = plan.specProblems()
+            let problems = object.specProblems()
             #expect(problems.allSatisfy { $0.field.hasPrefix("spec") || $0.field.hasPrefix("metadata") })
-            let (conditions, _) = specConditions(for: plan, now: Date(timeIntervalSince1970: 0))
+            let (conditions, _) = specConditions(for: object, now: Date(timeIntervalSince1970: 0))
             if !problems.isEmpty {
                 invalid += 1
                 #expect(conditions["Ready"]?.reason == "InvalidSpec")
                 #expect(conditions["Ready"]?.message.isEmpty == false)
             }
         }
+        return (decoded, invalid)
+    }
+
+    @Test func mutatedZonePlansAreRefusedOrExplained() throws {
+        let (decoded, invalid) = try Self.check(example: "zoneplan-shop.yaml", as: ZonePlan.self, seed: 1)
         #expect(decoded > 100 && invalid > 20, "decoded \(decoded), invalid \(invalid)")
     }
 
     @Test func mutatedUpdateWindowsAreRefusedOrExplained() throws {
-        let text = try String(contentsOfFile: "\(SpecValidationTests.root)/examples/updatewindow-kernel.yaml", encoding: .utf8)
-        var decoded = 0, invalid = 0
-        for yaml in Self.mutations(of: text, seed: 2, count: 300) {
-            guard let window = try? decode(yaml, as: UpdateWindow.self) else { continue }
-            decoded += 1
-            let problems = window.specProblems()
-            #expect(problems.allSatisfy { $0.field.hasPrefix("spec") || $0.field.hasPrefix("metadata") })
-            let (conditions, _) = specConditions(for: window, now: Date(timeIntervalSince1970: 0))
-            if !problems.isEmpty {
-                invalid += 1
-                #expect(conditions["Ready"]?.reason == "InvalidSpec")
-            }
-        }
+        let (decoded, invalid) = try Self.check(example: "updatewindow-kernel.yaml", as: UpdateWindow.self, seed: 2)
         // The schema (enforced by the apiserver, not here) catches most bad values; the
         // cross-field checks still see some.
         #expect(decoded > 100 && invalid > 5, "decoded \(decoded), invalid \(invalid)")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Forecasting
+import TestSupport
 
 /// A series on a half-hourly grid from 2026-01-05 (a Monday), with `f(t)` at step t.
 func synthetic(days: Int, step: Int64 = 1800, _ f: (Int) -> Double) -> TimeSeries {
@@ -328,15 +329,3 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
     }
 }
 
-/// A small deterministic generator for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

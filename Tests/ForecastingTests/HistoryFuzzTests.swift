@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Forecasting
+import TestSupport
 
 /// Mutated histories (bytes flipped, lines cut, duplicated or swapped, text truncated) must give
 /// a forecast or an error that names the problem: never a crash, a hang or a non-finite value.

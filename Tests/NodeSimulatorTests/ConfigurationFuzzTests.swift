@@ -1,27 +1,16 @@
 import Foundation
 import Testing
 @testable import NodeSimulator
+import TestSupport
 
 /// Mutated fleet files (bytes replaced, lines cut, dropped, repeated or re-indented, text
 /// truncated) are read or refused with an error that names the file: never a crash.
 @Suite struct ConfigurationFuzzTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// A small deterministic generator (splitmix64), so a failure can be replayed.
-    struct Random {
-        var state: UInt64
-        mutating func next(_ bound: Int) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(max(bound, 1)))
-        }
-    }
-
     @Test func mutatedFleetFilesAreReadOrRefusedWithTheirName() throws {
         let original = try String(contentsOfFile: "\(Self.root)/examples/simulated-fleet.yaml", encoding: .utf8)
-        var random = Random(state: 20261128)
+        var random = SplitMix(seed: 20261128)
         var accepted = 0, refused = 0
         for _ in 0..<500 {
             var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
