@@ -78,12 +78,12 @@ let package = Package(
         ]),
 
         .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
-        // Helpers the test targets share (a deterministic generator for fuzzing).
+        // Helpers the test targets share: a deterministic generator for fuzzing, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
         .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime", "TestSupport"]),
     ]
 )

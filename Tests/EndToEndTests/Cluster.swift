@@ -2,6 +2,7 @@ import Foundation
 import KubernetesClient
 import KubernetesCore
 import Testing
+import TestSupport
 
 /// Every end-to-end suite nests in this one, so they run one test at a time (one of them
 /// restarts the apiserver) and each test has a time limit: a hang fails with a name.

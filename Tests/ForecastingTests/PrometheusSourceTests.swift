@@ -2,6 +2,7 @@ import Forecasting
 import ForecastSources
 import Foundation
 import Testing
+import TestSupport
 
 /// The Prometheus history source against a real Prometheus (Debian's package, installed by
 /// `hack/install-deps.sh`) whose TSDB is filled with the taylor trace by promtool.
@@ -91,18 +92,7 @@ struct PrometheusFixture {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    static func shell(_ command: String) throws -> Int32 {
-        var pid: pid_t = 0
-        let argv: [String] = ["/bin/sh", "-c", command]
-        let args = argv.map { strdup($0) } + [nil]
-        defer { args.forEach { free($0) } }
-        let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { env.forEach { free($0) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, args, env) == 0 else { throw FixtureError(message: "cannot run \(command)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status >> 8) & 0xff
-    }
+    static func shell(_ command: String) throws -> Int32 { try runShell(command) }
 }
 
 struct FixtureError: Error, CustomStringConvertible {

@@ -5,12 +5,12 @@ import Glibc
 
 /// A child process started with posix_spawn and reaped with waitpid (Foundation's Process can
 /// miss a child's exit on Linux and hang in waitUntilExit).
-struct Spawned {
-    let pid: pid_t
+public struct Spawned {
+    public let pid: pid_t
 
     /// Starts `argv` (looked up in PATH) with `environment`, in `directory`, with the given file
     /// descriptors as its standard input, output and error.
-    static func start(_ argv: [String], environment: [String: String], directory: String, stdin: Int32, stdout: Int32, stderr: Int32) throws -> Spawned {
+    public static func start(_ argv: [String], environment: [String: String], directory: String, stdin: Int32, stdout: Int32, stderr: Int32) throws -> Spawned {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -35,7 +35,7 @@ struct Spawned {
     }
 
     /// Waits for the exit and returns the exit status (128 + signal when killed).
-    func wait() -> Int32 {
+    public func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if status & 0x7f == 0 { return (status >> 8) & 0xff }
@@ -43,22 +43,29 @@ struct Spawned {
     }
 
     /// Sends `signal` to the process group.
-    func signal(_ s: Int32) { kill(-pid, s) }
+    public func signal(_ s: Int32) { kill(-pid, s) }
 
-    var isRunning: Bool {
+    public var isRunning: Bool {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0
     }
 }
 
-struct SpawnError: Error, CustomStringConvertible {
-    var command: String
-    var code: Int32
-    var description: String { "cannot start \(command): \(String(cString: strerror(code)))" }
+public struct SpawnError: Error, CustomStringConvertible {
+    public var command: String
+    public var code: Int32
+    public var description: String { "cannot start \(command): \(String(cString: strerror(code)))" }
+}
+
+/// Runs a shell command to completion with this process's environment, directory and standard
+/// input, output and error; returns its exit status.
+public func runShell(_ command: String) throws -> Int32 {
+    try Spawned.start(["/bin/sh", "-c", command], environment: ProcessInfo.processInfo.environment,
+                      directory: FileManager.default.currentDirectoryPath, stdin: 0, stdout: 1, stderr: 2).wait()
 }
 
 /// Runs a command to completion, capturing its output through temporary files.
-func runCommand(_ argv: [String], stdin: String?, environment: [String: String], directory: String) throws -> (Int32, String, String) {
+public func runCommand(_ argv: [String], stdin: String?, environment: [String: String], directory: String) throws -> (Int32, String, String) {
     let base = NSTemporaryDirectory() + "foresight-cmd-\(UUID().uuidString)"
     FileManager.default.createFile(atPath: base + ".in", contents: Data((stdin ?? "").utf8))
     FileManager.default.createFile(atPath: base + ".out", contents: nil)
