@@ -36,6 +36,7 @@ struct SimulatorBenchmark: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(1))
         }
         let registration = readyAt.timeIntervalSince(t0)
+        let leaseTimeBeforePods = await apiserverLeasePatchTime(client)
         FileHandle.standardError.write(Data(String(format: "[bench] %d nodes Ready after %.1f s\n", nodes, registration).utf8))
 
         // Pods: Deployments of up to 1000 replicas each.
@@ -73,6 +74,7 @@ struct SimulatorBenchmark: AsyncParsableCommand {
         }
         let podsReady = Date().timeIntervalSince(podsStart)
         let stormBeats = await simulator.heartbeats
+        let leaseTimeAfterPods = await apiserverLeasePatchTime(client)
         FileHandle.standardError.write(Data(String(format: "[bench] %d pods available after %.1f s\n", pods, podsReady).utf8))
 
         // Observe: every node stays Ready, heartbeats on time.
@@ -84,6 +86,7 @@ struct SimulatorBenchmark: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(5))
         }
         let beats = await simulator.heartbeats
+        let leaseTimeAtEnd = await apiserverLeasePatchTime(client)
         let started = await simulator.podsStarted
         print("machine: \(machineDescription())")
         print("control plane: kube-apiserver, etcd, controller-manager and scheduler on the same machine")
@@ -99,6 +102,28 @@ struct SimulatorBenchmark: AsyncParsableCommand {
         print("| renewals after the lease had expired (gap over \(config.leaseDurationSeconds) s) | \(beats.afterExpiry) |")
         print("| of which late during registration and pod start | \(stormBeats.late) |")
         print("| nodes seen NotReady during \(observe) s of observation | \(notReadySeen.count) |")
+        // The apiserver's own time per renewal, so slow renewals can be told from a slow simulator.
+        func meanMilliseconds(_ from: (seconds: Double, count: Double)?, _ to: (seconds: Double, count: Double)?) -> String {
+            guard let from, let to else { return "metrics not readable" }
+            guard to.count > from.count else { return "no renewal in that time" }
+            return String(format: "%.0f ms (mean of %.0f)", 1000 * (to.seconds - from.seconds) / (to.count - from.count), to.count - from.count)
+        }
+        print("| apiserver time per Lease PATCH while pods start | \(meanMilliseconds(leaseTimeBeforePods, leaseTimeAfterPods)) |")
+        print("| apiserver time per Lease PATCH during observation | \(meanMilliseconds(leaseTimeAfterPods, leaseTimeAtEnd)) |")
         print(String(format: "| simulator peak RSS | %.0f MiB |", Double(selfPeakRSSKiB()) / 1024))
     }
+}
+
+/// The apiserver's running totals for Lease PATCH requests from its `/metrics`
+/// (`apiserver_request_duration_seconds` sum and count), or nil when they cannot be read.
+func apiserverLeasePatchTime(_ client: KubernetesClient) async -> (seconds: Double, count: Double)? {
+    guard let data = try? await client.send(APIRequest(method: "GET", path: "/metrics")) else { return nil }
+    var seconds = 0.0, count = 0.0, seen = false
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n")
+    where line.contains("resource=\"leases\"") && line.contains("verb=\"PATCH\"") {
+        guard let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+        if line.hasPrefix("apiserver_request_duration_seconds_sum{") { seconds += value; seen = true }
+        if line.hasPrefix("apiserver_request_duration_seconds_count{") { count += value }
+    }
+    return seen ? (seconds, count) : (0, 0)
 }
