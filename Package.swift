@@ -77,7 +77,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore"]),
+        .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore", "TestSupport"]),
         // Helpers the test targets share: a deterministic generator for fuzzing, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
