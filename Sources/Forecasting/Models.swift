@@ -357,12 +357,15 @@ public struct SeasonalDecomposition: ForecastModel {
                     }
                     lowPass(x, count: end, period: p, into: trend, work: work)
                     let w = window(season: i)
+                    // A phase's sub-series has end / p or end / p + 1 points: two kernel sets serve all.
+                    let shorter = kernels.kernels(count: end / p, window: w)
+                    let longer = end % p > 0 ? kernels.kernels(count: end / p + 1, window: w) : shorter
                     components[i].withUnsafeMutableBufferPointer { s in
                         // Each phase's cycle sub-series, detrended, smoothed by a local mean.
                         for phase in 0..<min(p, end) {
                             var m = 0, t = phase
                             while t < end { sub[m] = x[t] - trend[t]; weights[m] = robustness[t]; m += 1; t += p }
-                            localMean(sub, weights: weights, kernels: kernels.kernels(count: m, window: w), into: smooth)
+                            localMean(sub, weights: weights, kernels: m == shorter.count ? shorter : longer, into: smooth)
                             t = phase
                             for j in 0..<m { s[t] = smooth[j]; t += p }
                         }
