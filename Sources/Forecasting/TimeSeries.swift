@@ -45,9 +45,9 @@ public struct SeriesError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String { "\(source)\(line.map { ":\($0)" } ?? ""): \(problem)" }
 }
 
-/// Reads `timestamp,value` CSV text. A header row is recognised and skipped; further columns are
-/// ignored; an empty value or `NaN` is a missing value (repaired later). Timestamps may be
-/// `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same with `T` and an optional `Z` or `±HH:MM` offset, or
+/// Reads `timestamp,value` CSV text (a leading byte-order mark and Windows line ends are fine). A
+/// header row is recognised and skipped; further columns are ignored; an empty value or `NaN` is
+/// a missing value (repaired later). Timestamps may be `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same with `T` and an optional `Z` or `±HH:MM` offset, or
 /// Unix seconds. Anything else is an error naming the line.
 public enum CSVSeriesReader {
     public static func read(_ text: String, source: String) throws -> TimeSeries {
@@ -57,8 +57,10 @@ public enum CSVSeriesReader {
         values.reserveCapacity(text.utf8.count / 24)
         var lineNumber = 0
         var sawData = false
+        // A byte-order mark, as spreadsheet programs write, is not part of the header.
+        let body = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : Substring(text)
         // "\r\n" is one Character in Swift, so Windows line ends need `isNewline`, not "\n".
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+        for line in body.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
             if trimmed(line).isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)

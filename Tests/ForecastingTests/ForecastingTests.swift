@@ -123,6 +123,9 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         let series = try CSVSeriesReader.read(text, source: "x.csv")
         #expect(series.times == [1_767_225_600, 1_767_225_900, 1_767_226_200, 1_767_226_500])
         #expect(series.values[0] == 1.5 && series.values[1].isNaN && series.values[2].isNaN && series.values[3] == -20)
+        // A byte-order mark before the header, as spreadsheet programs write.
+        let marked = try CSVSeriesReader.read("\u{FEFF}timestamp,value\n2026-01-01 00:00,1\n2026-01-01 00:05,2\n2026-01-01 00:10,3\n", source: "x.csv")
+        #expect(marked.values == [1, 2, 3])
         #expect(throws: SeriesError(source: "x.csv", line: 2, problem: "value \"1 5\" is not a finite number")) {
             try CSVSeriesReader.read("timestamp,value\n2026-01-01 00:00, \"1 5\"\n", source: "x.csv")
         }
