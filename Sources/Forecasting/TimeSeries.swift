@@ -47,8 +47,9 @@ public struct SeriesError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// Reads `timestamp,value` CSV text (a leading byte-order mark and Windows line ends are fine). A
 /// header row is recognised and skipped; further columns are ignored; an empty value or `NaN` is
-/// a missing value (repaired later). Timestamps may be `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same with `T` and an optional `Z` or `±HH:MM` offset, or
-/// Unix seconds. Anything else is an error naming the line.
+/// a missing value (repaired later). Timestamps may be `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same
+/// with `T` and an optional `Z` or `±HH:MM` offset, or Unix seconds. Anything else is an error
+/// naming the line.
 public enum CSVSeriesReader {
     public static func read(_ text: String, source: String) throws -> TimeSeries {
         var times: [Int64] = []
