@@ -48,8 +48,8 @@ public struct SeriesError: Error, CustomStringConvertible, Sendable, Equatable {
 /// Reads `timestamp,value` CSV text (a leading byte-order mark and Windows line ends are fine). A
 /// header row is recognised and skipped; further columns are ignored; an empty value or `NaN` is
 /// a missing value (repaired later). Timestamps may be `YYYY-MM-DD HH:MM[:SS[.fff]]`, the same
-/// with `T` and an optional `Z` or `±HH:MM` offset, or Unix seconds. Anything else is an error
-/// naming the line.
+/// with `T` and an optional `Z` or `±HH:MM` offset, or Unix seconds (or milliseconds, told apart
+/// by size). Anything else is an error naming the line.
 public enum CSVSeriesReader {
     public static func read(_ text: String, source: String) throws -> TimeSeries {
         var times: [Int64] = []
@@ -117,8 +117,9 @@ public enum TimestampParser {
         let u = Array(s.utf8)
         if u.isEmpty { return nil }
         if u.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 }), !u.dropFirst().contains(45) {
-            // Unix seconds (possibly fractional).
-            return Double(s).map { Int64($0.rounded()) }
+            // Unix seconds (possibly fractional), or milliseconds: as seconds, anything over 1e11
+            // would lie past the year 5000, so such a number is read as milliseconds.
+            return Double(s).map { abs($0) >= 1e11 ? Int64(($0 / 1000).rounded()) : Int64($0.rounded()) }
         }
         func num(_ from: Int, _ len: Int) -> Int? {
             guard from + len <= u.count else { return nil }

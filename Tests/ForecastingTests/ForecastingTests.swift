@@ -146,6 +146,8 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(TimestampParser.parse("2026-01-01T01:05:00+01:00") == base)
         #expect(TimestampParser.parse("2026-01-01 00:05") == base)
         #expect(TimestampParser.parse(String(base)) == base)
+        #expect(TimestampParser.parse(String(base * 1000)) == base, "Unix milliseconds")
+        #expect(TimestampParser.parse(String(base * 1000 + 499)) == base)
         #expect(TimestampParser.parse("2026-01-01 00:05:00.250") == base)
         #expect(TimestampParser.parse("yesterday") == nil)
         #expect(TimestampParser.format(base) == "2026-01-01 00:05:00")
