@@ -328,7 +328,12 @@ public struct SeasonalDecomposition: ForecastModel {
 
     /// The seasonal components of `y[0..<end]`, one array of length `end` per season.
     static func decompose(_ y: [Double], end: Int, seasons: [Int], excluded: [Bool]) -> [[Double]] {
-        let kernels = LocalMeanKernels.Cache()
+        // A phase's sub-series has end / p or end / p + 1 points: per season, two kernel sets serve
+        // every phase of both passes.
+        let kernels = seasons.enumerated().map { i, p in
+            let shorter = LocalMeanKernels(count: max(end / p, 1), window: window(season: i))
+            return (shorter: shorter, longer: end % p > 0 ? LocalMeanKernels(count: end / p + 1, window: window(season: i)) : shorter)
+        }
         var components = seasons.map { _ in [Double](repeating: 0, count: end) }
         let robustness = Scratch(count: end), x = Scratch(count: end), trend = Scratch(count: end), work = Scratch(count: end)
         let sub = Scratch(count: end + 1), weights = Scratch(count: end + 1), smooth = Scratch(count: end + 1)
@@ -356,10 +361,7 @@ public struct SeasonalDecomposition: ForecastModel {
                         components[j].withUnsafeBufferPointer { c in for t in 0..<end { x[t] -= c[t] } }
                     }
                     lowPass(x, count: end, period: p, into: trend, work: work)
-                    let w = window(season: i)
-                    // A phase's sub-series has end / p or end / p + 1 points: two kernel sets serve all.
-                    let shorter = kernels.kernels(count: end / p, window: w)
-                    let longer = end % p > 0 ? kernels.kernels(count: end / p + 1, window: w) : shorter
+                    let (shorter, longer) = kernels[i]
                     components[i].withUnsafeMutableBufferPointer { s in
                         // Each phase's cycle sub-series, detrended, smoothed by a local mean.
                         for phase in 0..<min(p, end) {
@@ -435,18 +437,6 @@ public struct SeasonalDecomposition: ForecastModel {
             self.weights = weights
             self.starts = starts
         }
-
-        /// Kernels by sub-series length and window, built once per decomposition.
-        final class Cache {
-            private var byShape: [Int: [Int: LocalMeanKernels]] = [:]
-            init() {}
-            func kernels(count: Int, window: Int) -> LocalMeanKernels {
-                if let k = byShape[window]?[count] { return k }
-                let k = LocalMeanKernels(count: count, window: window)
-                byShape[window, default: [:]][count] = k
-                return k
-            }
-        }
     }
 
     /// Tricube-weighted local mean of each point of `v[0..<kernels.count]` over its `window`
@@ -517,10 +507,9 @@ public struct SeasonalDecomposition: ForecastModel {
             for (k, o) in s.origins.enumerated() {
                 while t < o { if !input.excluded[t] { level += alpha * (s.adjusted[t] - level) }; t += 1 }
                 let deviation = s.adjusted[o - 1] - level
-                let seasonalPart = s.seasonalParts[(k * horizon)..<((k + 1) * horizon)]
                 for (j, phi) in phis.enumerated() {
                     var fade = phi
-                    for h in 0..<horizon { values[h] = level + fade * deviation + seasonalPart[k * horizon + h]; fade *= phi }
+                    for h in 0..<horizon { values[h] = level + fade * deviation + s.seasonalParts[k * horizon + h]; fade *= phi }
                     visit(j, o, values)
                 }
             }

@@ -218,11 +218,6 @@ struct Scratch {
         values.initialize(repeating: 0)
     }
 
-    init(copying x: [Double]) {
-        values = .allocate(capacity: max(x.count, 1))
-        _ = values.initialize(from: x)
-    }
-
     /// A view of memory someone else owns: never `free()` it.
     init(wrapping buffer: UnsafeMutableBufferPointer<Double>) { values = buffer }
 

@@ -68,7 +68,7 @@ public enum CSVSeriesReader {
             let timeField = String(trimmed(fields[0], quotes: true))
             guard let t = TimestampParser.parse(timeField) else {
                 if !sawData && !timeField.isEmpty && timeField.first!.isLetter { continue }  // header
-                throw SeriesError(source: source, line: lineNumber, problem: "\"\(timeField)\" is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601, or Unix seconds)")
+                throw SeriesError(source: source, line: lineNumber, problem: "\"\(timeField)\" is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601, or Unix seconds or milliseconds)")
             }
             guard fields.count >= 2 else {
                 throw SeriesError(source: source, line: lineNumber, problem: "expected \"timestamp,value\", found one field")
