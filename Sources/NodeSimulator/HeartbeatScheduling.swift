@@ -25,10 +25,10 @@ struct LeaseSchedule {
         lastRenewal[name] = nil
     }
 
-    /// Whether some node's last renewal is more than a second older than the interval.
+    /// Whether some node's next renewal would already be late (as the statistics count lateness).
     func behind(now: Instant) -> Bool {
         guard let oldest = lastRenewal.values.min() else { return false }
-        return now - oldest > interval + .seconds(1)
+        return now - oldest > interval + HeartbeatStatistics.lateness
     }
 
     /// The renewals to start now, the most overdue first, so that at most `limit` are in flight;

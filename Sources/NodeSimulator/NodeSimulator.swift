@@ -485,7 +485,9 @@ extension Duration {
 /// How punctual the Lease renewals were: the gap between two successful renewals of one node.
 public struct HeartbeatStatistics: Sendable {
     public private(set) var renewals = 0
-    /// Renewals more than a second later than the interval after the node's previous one.
+    /// How much later than the interval a renewal may come and still be on time.
+    public static let lateness: Duration = .seconds(1)
+    /// Renewals more than `lateness` later than the interval after the node's previous one.
     public private(set) var late = 0
     /// Renewals that came after the previous one had expired (gap over the lease duration).
     public private(set) var afterExpiry = 0
@@ -493,7 +495,7 @@ public struct HeartbeatStatistics: Sendable {
 
     mutating func record(gap: Duration, interval: Duration, leaseDuration: Duration) {
         renewals += 1
-        if gap > interval + .seconds(1) { late += 1 }
+        if gap > interval + Self.lateness { late += 1 }
         if gap > leaseDuration { afterExpiry += 1 }
         worstGap = max(worstGap, gap)
     }
