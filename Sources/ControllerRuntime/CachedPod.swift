@@ -13,8 +13,11 @@ public struct CachedPod: KubernetesResource, Equatable {
     public var resourceVersion: String?
     /// Labels packed as `k=v` pairs separated by newlines (one allocation instead of a dictionary).
     private var packedLabels: String
+    /// The controlling owner: kind, name, apiVersion and uid (a ReplicaSet, StatefulSet, DaemonSet, Job...).
     public var ownerKind: String?
     public var ownerName: String?
+    public var ownerAPIVersion: String?
+    public var ownerUID: UUID?
     public var nodeName: String?
     public var phase: Phase
     public var isReady: Bool
@@ -45,6 +48,8 @@ public struct CachedPod: KubernetesResource, Equatable {
         let owner = pod.metadata.controllerReference
         ownerKind = owner?.kind
         ownerName = owner?.name
+        ownerAPIVersion = owner?.apiVersion
+        ownerUID = owner.flatMap { UUID(uuidString: $0.uid) }
         nodeName = pod.spec?.nodeName
         phase = Phase(pod.status?.phase)
         isReady = pod.isReady
@@ -85,12 +90,35 @@ public struct CachedPod: KubernetesResource, Equatable {
         var m = ObjectMeta(name: name, namespace: ownNamespace, labels: labels)
         m.uid = uid?.uuidString.lowercased()
         m.resourceVersion = resourceVersion
-        if let kind = ownerKind, let owner = ownerName { m.ownerReferences = [OwnerReference(apiVersion: "", kind: kind, name: owner, uid: "", controller: true)] }
+        if let owner = controllerReference { m.ownerReferences = [owner] }
         return m
     }
 
     public var key: ObjectKey { let ns: String = namespace; return ObjectKey(namespace: ns, name: name) }
+
+    /// The controlling owner reference, as the API gave it.
+    public var controllerReference: OwnerReference? {
+        guard let kind = ownerKind, let owner = ownerName else { return nil }
+        return OwnerReference(apiVersion: ownerAPIVersion ?? "", kind: kind, name: owner, uid: ownerUID?.uuidString.lowercased() ?? "", controller: true)
+    }
+
+    /// Index functions of a pod cache: by node, by controlling owner, by namespace, by label.
+    public static let indexers: [String: IndexFunction<CachedPod>] = [
+        PodIndex.node: { $0.nodeName.map { [$0] } ?? [] },
+        PodIndex.owner: { p in p.ownerKind.map { ["\($0)/\(p.namespace)/\(p.ownerName ?? "")"] } ?? [] },
+        Indexers.namespace: { [$0.namespace] },
+        Indexers.label: { $0.packedLabels.split(separator: "\n").map(String.init) },
+    ]
     public var isFinished: Bool { phase == .succeeded || phase == .failed }
+}
+
+/// The index names of a pod cache.
+public enum PodIndex {
+    /// `node`: the node a pod is bound to.
+    public static let node = "node"
+    /// `owner`: `Kind/namespace/name` of the pod's controlling owner (`ReplicaSet/shop/web-5d8f`).
+    public static let owner = "owner"
+    public static func ownerValue(kind: String, namespace: String, name: String) -> String { "\(kind)/\(namespace)/\(name)" }
 }
 
 extension CachedPod.Phase {

@@ -12,87 +12,78 @@ public enum ReconcileAction: Sendable, Equatable {
     case requeue(after: Double)
 }
 
-/// A level-based controller: events of the primary kind and of related kinds become keys in a
-/// work queue; workers call `reconcile(key)`, which reads the world and makes it so. A key is
-/// never reconciled twice at once; errors are retried with per-key backoff; a success resets it.
+/// A level-based controller: changes of the primary kind and of related kinds (through shared
+/// informers) become keys in a work queue; workers call `reconcile(key)`, which reads the world
+/// and makes it so. A key is never reconciled twice at once; errors are retried with per-key
+/// backoff; a success resets it.
 ///
-/// Configure with `watches` before `run`. `run` feeds the caches, waits until they have synced,
-/// then works until its task is cancelled, when it stops taking keys and lets in-flight reconciles
-/// finish.
+/// Subscriptions exist from construction, so keys gather (deduplicated) while a replica stands by.
+/// `run` waits for the caches, queues every primary object once, and works until:
+/// - `stopTakingWork()` (graceful shutdown): workers finish the keys they hold, then `run` returns;
+/// - its task is cancelled (leadership lost): in-flight reconciles are cancelled at once (their API
+///   calls abort), and their keys are queued again for whoever leads next.
 public final class Controller<K: KubernetesResource>: @unchecked Sendable {
     public let name: String
     public let queue: WorkQueue<ObjectKey>
-    public let store: Store<K>
-    private let primary: Watcher<K>
-    private var feeders: [@Sendable (WorkQueue<ObjectKey>) async -> Void] = []
+    public let informer: Informer<K>
+    public var store: Store<K> { informer.store }
     private var syncChecks: [@Sendable () -> Bool] = []
     private let reconcile: @Sendable (ObjectKey) async throws -> ReconcileAction
     private let workers: Int
     private let logger: Logger
     private let lock = NSLock()
     private var activeWorkers = 0
+    private var reconcileStarts: [ObjectKey: Double] = [:]
+    private let clock: any RuntimeClock
 
-    public init(name: String, watcher: Watcher<K>, store: Store<K> = Store<K>(), workers: Int = 2, clock: any RuntimeClock = SystemClock(),
-                logger: Logger = Logger(label: "foresight.controller"), reconcile: @escaping @Sendable (ObjectKey) async throws -> ReconcileAction) {
+    public init(name: String, informer: Informer<K>, filter: EventFilter<K> = .all, workers: Int = 2, clock: any RuntimeClock = SystemClock(),
+                logger: Logger = Logger(label: "foresight.controller"), reconcile: @escaping @Sendable (ObjectKey) async throws -> ReconcileAction) async {
         self.name = name
-        self.primary = watcher
-        self.store = store
+        self.informer = informer
         self.queue = WorkQueue(clock: clock)
         self.workers = workers
         self.reconcile = reconcile
+        self.clock = clock
         var l = logger
         l[metadataKey: "controller"] = "\(name)"
         self.logger = l
-        let store = self.store
-        syncChecks.append { store.hasSynced }
+        syncChecks.append { informer.hasSynced }
+        let queue = self.queue
+        await informer.addHandler(filter: filter) { event in await queue.add(event.object.key) }
     }
 
-    /// Watches a related kind; each event is mapped to the primary keys it concerns.
-    public func watches<R: KubernetesResource>(_ watcher: Watcher<R>, store: Store<R>? = nil, mapping: @escaping @Sendable (R) -> [ObjectKey]) {
-        let cache = store ?? Store<R>()
-        syncChecks.append { cache.hasSynced }
-        feeders.append { queue in
-            for await event in watcher.events() {
-                cache.apply(event)
-                switch event {
-                case .restarted(let all): for o in all { for k in mapping(o) { await queue.add(k) } }
-                case .applied(let o), .deleted(let o): for k in mapping(o) { await queue.add(k) }
-                }
-            }
+    /// Watches a related kind: each change `filter` passes is mapped to the primary keys it concerns
+    /// (for an update, the keys of both the old and the new object).
+    public func watches<R: KubernetesResource>(_ related: Informer<R>, filter: EventFilter<R> = .all, mapping: @escaping @Sendable (R) -> [ObjectKey]) async {
+        lock.withLock { syncChecks.append { related.hasSynced } }
+        let queue = self.queue
+        await related.addHandler(filter: filter) { event in
+            var seen = Set<ObjectKey>()
+            for o in event.objects { for k in mapping(o) where seen.insert(k).inserted { await queue.add(k) } }
         }
     }
 
-    /// True when every cache has its first list.
-    public var hasSynced: Bool { syncChecks.allSatisfy { $0() } }
+    /// True when every cache this controller reads has its first list.
+    public var hasSynced: Bool { lock.withLock { syncChecks }.allSatisfy { $0() } }
+
+    /// How long the oldest reconcile in flight has been running (0 when none): a liveness signal.
+    public var longestReconcileSeconds: Double {
+        let now = clock.now()
+        return lock.withLock { reconcileStarts.values.map { now - $0 }.max() ?? 0 }
+    }
+
+    /// Graceful stop: hand out no more keys; `run` returns once the workers finish what they hold.
+    public func stopTakingWork() async { await queue.shutDown() }
 
     public func run() async {
-        let queue = self.queue
-        let store = self.store
-        let primary = self.primary
+        while !hasSynced && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+        if Task.isCancelled { return }
+        await queue.reopen()
+        // A new leader (or a restarted process) looks at everything once.
+        for key in store.keys { await queue.add(key) }
+        logger.info("caches synced; starting \(workers) workers")
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await event in primary.events() {
-                    store.apply(event)
-                    switch event {
-                    case .restarted(let all): for o in all { await queue.add(o.key) }
-                    case .applied(let o), .deleted(let o): await queue.add(o.key)
-                    }
-                }
-            }
-            for f in feeders { group.addTask { await f(queue) } }
-            group.addTask { [self] in
-                while !hasSynced && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-                logger.info("caches synced; starting \(workers) workers")
-                await withTaskGroup(of: Void.self) { workers in
-                    for _ in 0..<self.workers { workers.addTask { await self.work() } }
-                    // Cancellation of run(): stop handing out keys; workers finish what they hold.
-                    await withTaskCancellationHandler {
-                        await workers.waitForAll()
-                    } onCancel: {
-                        Task { await queue.shutDown() }
-                    }
-                }
-            }
+            for _ in 0..<workers { group.addTask { await self.work() } }
             await group.waitForAll()
         }
         logger.info("stopped")
@@ -103,15 +94,19 @@ public final class Controller<K: KubernetesResource>: @unchecked Sendable {
         let depth = Gauge(label: "foresight_workqueue_depth", dimensions: dimensions)
         let active = Gauge(label: "foresight_active_workers", dimensions: dimensions)
         let duration = Metrics.Timer(label: "foresight_reconcile_time_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
-        while let key = await queue.get() {
+        while !Task.isCancelled, let key = await queue.get() {
             depth.record(await queue.depth)
-            active.record(adjustActive(1))
+            active.record(begin(key))
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                let action = try await withTaskCancellationHandler { try await reconcile(key) } onCancel: {}
+                let action = try await reconcile(key)
                 await queue.forget(key)
                 if case .requeue(let after) = action { await queue.addAfter(key, delay: after) }
                 Counter(label: "foresight_reconcile_total", dimensions: dimensions + [("result", action == .awaitChange ? "success" : "requeue_after")]).increment()
+            } catch where Task.isCancelled {
+                // Leadership lost mid-reconcile: not a failure of the key; the next leader takes it.
+                await queue.add(key)
+                Counter(label: "foresight_reconcile_total", dimensions: dimensions + [("result", "cancelled")]).increment()
             } catch {
                 let delay = await queue.addRateLimited(key)
                 logger.warning("reconcile of \(key) failed (retry in \(String(format: "%.2f", delay)) s): \(error)")
@@ -119,14 +114,16 @@ public final class Controller<K: KubernetesResource>: @unchecked Sendable {
                 Counter(label: "foresight_reconcile_errors_total", dimensions: dimensions).increment()
             }
             duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-            active.record(adjustActive(-1))
+            active.record(end(key))
             await queue.done(key)
         }
     }
 
-    private func adjustActive(_ d: Int) -> Int {
-        lock.lock(); defer { lock.unlock() }
-        activeWorkers += d
-        return activeWorkers
+    private func begin(_ key: ObjectKey) -> Int {
+        lock.withLock { activeWorkers += 1; reconcileStarts[key] = clock.now(); return activeWorkers }
+    }
+
+    private func end(_ key: ObjectKey) -> Int {
+        lock.withLock { activeWorkers -= 1; reconcileStarts[key] = nil; return activeWorkers }
     }
 }

@@ -4,8 +4,10 @@ import Logging
 import Glibc
 #endif
 
-/// A small HTTP/1.1 server for `/metrics`, `/healthz` and `/readyz`. It answers one short request
-/// per connection on its own thread, which is all a kubelet probe or a Prometheus scrape needs.
+/// A small HTTP/1.1 server for `/metrics`, `/healthz` and `/readyz`: one short request per
+/// connection, each connection on a thread of its own (at most `maxConnections` at once; more are
+/// answered 503 at once), so a slow scraper never delays a kubelet probe. A client that hangs up
+/// mid-answer is ignored (SIGPIPE is ignored process-wide, and writes use MSG_NOSIGNAL).
 public final class HealthServer: @unchecked Sendable {
     public typealias Probe = @Sendable () -> (ok: Bool, detail: String)
 
@@ -18,6 +20,8 @@ public final class HealthServer: @unchecked Sendable {
     private var socketFD: Int32 = -1
     private let lock = NSLock()
     private var stopped = false
+    private var connections = 0
+    public let maxConnections = 16
 
     public init(address: String, metrics: @escaping @Sendable () -> String, liveness: @escaping Probe, readiness: @escaping Probe,
                 logger: Logger = Logger(label: "foresight.health")) throws {
@@ -36,6 +40,7 @@ public final class HealthServer: @unchecked Sendable {
 
     /// Binds and starts serving on a background thread.
     public func start() throws {
+        signal(SIGPIPE, SIG_IGN)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HealthServerError(message: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
@@ -78,8 +83,24 @@ public final class HealthServer: @unchecked Sendable {
             }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            handle(client)
-            close(client)
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let admitted = lock.withLock { () -> Bool in
+                guard connections < maxConnections else { return false }
+                connections += 1
+                return true
+            }
+            guard admitted else {
+                respond(client, status: "503 Service Unavailable", type: "text/plain", body: "too many connections\n")
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                handle(client)
+                close(client)
+                lock.withLock { connections -= 1 }
+            }
+            thread.stackSize = 256 << 10
+            thread.start()
         }
     }
 
@@ -111,13 +132,17 @@ public final class HealthServer: @unchecked Sendable {
         default:
             (status, type, body) = ("405 Method Not Allowed", "text/plain", "only GET\n")
         }
+        respond(fd, status: status, type: type, body: body)
+    }
+
+    private func respond(_ fd: Int32, status: String, type: String, body: String) {
         let payload = Array(body.utf8)
         let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n"
         let out = Array(head.utf8) + payload
         let total = out.count
         var sent = 0
         while sent < total {
-            let n = out.withUnsafeBytes { write(fd, $0.baseAddress!.advanced(by: sent), total - sent) }
+            let n = out.withUnsafeBytes { send(fd, $0.baseAddress!.advanced(by: sent), total - sent, Int32(MSG_NOSIGNAL)) }
             if n <= 0 { break }
             sent += n
         }

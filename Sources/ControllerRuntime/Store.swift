@@ -1,42 +1,127 @@
 import Foundation
 import KubernetesCore
 
-/// A cache of one kind, fed by one watcher (one writer) and read by many.
+/// One change to a cache, as its handlers see it. A relist that finds an object gone reports it as
+/// `deleted`, so nothing that vanished during a watch gap is missed.
+public enum InformerEvent<K: Sendable>: Sendable {
+    case added(K)
+    case updated(old: K, new: K)
+    case deleted(K)
+
+    /// The object as it is now (the last state, for a deletion).
+    public var object: K {
+        switch self {
+        case .added(let o), .deleted(let o): return o
+        case .updated(_, let new): return new
+        }
+    }
+
+    /// Every state the event involves: the old one too, for an update (a pod that left a node
+    /// concerns the node it left).
+    public var objects: [K] {
+        switch self {
+        case .added(let o), .deleted(let o): return [o]
+        case .updated(let old, let new): return [old, new]
+        }
+    }
+}
+
+/// Computes index values for an object: `pods by node` maps a pod to its node's name.
+public typealias IndexFunction<K> = @Sendable (K) -> [String]
+
+/// A cache of one kind, fed by one informer (one writer) and read by many, with indexes.
 ///
-/// A relist swaps in the whole list at once, so readers never see half of one. Until the first
-/// list has arrived `hasSynced` is false; after it, readers should still treat what they read as
-/// possibly stale (it is as current as the last event received).
+/// A relist swaps in the whole list at once, so readers never see half of one, and reports what
+/// changed (including deletions). Until the first list has arrived `hasSynced` is false; after it,
+/// readers should still treat what they read as possibly stale (it is as current as the last event
+/// received). Indexes are kept in step with every change, so `byIndex` never scans the cache.
 public final class Store<K: KubernetesResource>: @unchecked Sendable {
     private let lock = NSLock()
     private var objects: [ObjectKey: K] = [:]
+    private var indexes: [String: [String: Set<ObjectKey>]] = [:]
+    private let indexers: [String: IndexFunction<K>]
     private var synced = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     /// Reduces each object to what the readers need before it is kept (lean caches).
     private let transform: @Sendable (K) -> K
 
-    public init(transform: @escaping @Sendable (K) -> K = { $0 }) { self.transform = transform }
+    public init(transform: @escaping @Sendable (K) -> K = { $0 }, indexers: [String: IndexFunction<K>] = [:]) {
+        self.transform = transform
+        self.indexers = indexers
+        for name in indexers.keys { indexes[name] = [:] }
+    }
 
-    public var hasSynced: Bool { lock.lock(); defer { lock.unlock() }; return synced }
+    public var hasSynced: Bool { lock.withLock { synced } }
+    /// The names of the indexes this store keeps.
+    public var indexNames: [String] { Array(indexers.keys).sorted() }
 
-    /// Applies one watcher event.
-    public func apply(_ event: WatcherEvent<K>) {
+    /// Applies one watcher event and returns the changes it made (none for a relist that found
+    /// everything as it was).
+    @discardableResult
+    public func apply(_ event: WatcherEvent<K>) -> [InformerEvent<K>] {
         lock.lock()
+        var changes: [InformerEvent<K>] = []
         switch event {
         case .restarted(let all):
             var fresh: [ObjectKey: K] = [:]
             fresh.reserveCapacity(all.count)
-            for o in all { fresh[o.key] = transform(o) }
+            for raw in all {
+                let o = transform(raw)
+                let key = o.key
+                fresh[key] = o
+                if let old = objects[key] {
+                    if old.metadata.resourceVersion != o.metadata.resourceVersion || o.metadata.resourceVersion == nil {
+                        changes.append(.updated(old: old, new: o))
+                    }
+                } else {
+                    changes.append(.added(o))
+                }
+            }
+            for (key, old) in objects where fresh[key] == nil { changes.append(.deleted(old)) }
             objects = fresh
+            rebuildIndexes()
             synced = true
-        case .applied(let o):
-            objects[o.key] = transform(o)
-        case .deleted(let o):
-            objects[o.key] = nil
+        case .applied(let raw):
+            let o = transform(raw)
+            let key = o.key
+            let old = objects.updateValue(o, forKey: key)
+            if let old { unindex(old, key: key) }
+            index(o, key: key)
+            changes.append(old.map { .updated(old: $0, new: o) } ?? .added(o))
+        case .deleted(let raw):
+            let key = raw.key
+            if let old = objects.removeValue(forKey: key) {
+                unindex(old, key: key)
+                changes.append(.deleted(old))
+            } else {
+                changes.append(.deleted(transform(raw)))
+            }
         }
         let ready = synced ? waiters : []
         if synced { waiters = [] }
         lock.unlock()
         for w in ready { w.resume() }
+        return changes
+    }
+
+    private func rebuildIndexes() {
+        for name in indexers.keys { indexes[name] = [:] }
+        for (key, o) in objects { index(o, key: key) }
+    }
+
+    private func index(_ o: K, key: ObjectKey) {
+        for (name, f) in indexers {
+            for value in f(o) { indexes[name]![value, default: []].insert(key) }
+        }
+    }
+
+    private func unindex(_ o: K, key: ObjectKey) {
+        for (name, f) in indexers {
+            for value in f(o) {
+                indexes[name]![value]?.remove(key)
+                if indexes[name]![value]?.isEmpty == true { indexes[name]![value] = nil }
+            }
+        }
     }
 
     /// Waits until the first list has been applied.
@@ -47,8 +132,49 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
         }
     }
 
-    public func get(_ key: ObjectKey) -> K? { lock.lock(); defer { lock.unlock() }; return objects[key] }
-    public func list() -> [K] { lock.lock(); defer { lock.unlock() }; return Array(objects.values) }
-    public func list(where predicate: (K) -> Bool) -> [K] { lock.lock(); defer { lock.unlock() }; return objects.values.filter(predicate) }
-    public var count: Int { lock.lock(); defer { lock.unlock() }; return objects.count }
+    public func get(_ key: ObjectKey) -> K? { lock.withLock { objects[key] } }
+    public func list() -> [K] { lock.withLock { Array(objects.values) } }
+    public func list(where predicate: (K) -> Bool) -> [K] { lock.withLock { objects.values.filter(predicate) } }
+    public var count: Int { lock.withLock { objects.count } }
+    public var keys: [ObjectKey] { lock.withLock { Array(objects.keys) } }
+
+    /// The objects whose index `name` holds `value` (pods on node `n7`: `byIndex("node", "n7")`).
+    /// An index the store does not keep is a programming error and traps.
+    public func byIndex(_ name: String, _ value: String) -> [K] {
+        lock.withLock {
+            guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
+            return (index[value] ?? []).compactMap { objects[$0] }
+        }
+    }
+
+    /// The keys under `value` in index `name`.
+    public func keys(inIndex name: String, _ value: String) -> Set<ObjectKey> {
+        lock.withLock {
+            guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
+            return index[value] ?? []
+        }
+    }
+
+    /// The values index `name` holds now (the nodes that have pods, say).
+    public func indexValues(_ name: String) -> [String] {
+        lock.withLock { Array(indexes[name]?.keys ?? [:].keys) }
+    }
+}
+
+/// Index functions every kind can use.
+public enum Indexers {
+    /// `namespace`: the object's namespace ("" for cluster-scoped objects).
+    public static let namespace = "namespace"
+    /// `label`: one value `key=value` per label, so `byIndex("label", "tier=web")` finds every
+    /// object with that label.
+    public static let label = "label"
+
+    public static func byNamespace<K: KubernetesResource>() -> IndexFunction<K> { { [$0.metadata.namespace ?? ""] } }
+    public static func byLabel<K: KubernetesResource>() -> IndexFunction<K> {
+        { ($0.metadata.labels ?? [:]).map { "\($0.key)=\($0.value)" } }
+    }
+    /// The two above, for a store that wants both.
+    public static func standard<K: KubernetesResource>() -> [String: IndexFunction<K>] {
+        [namespace: byNamespace(), label: byLabel()]
+    }
 }

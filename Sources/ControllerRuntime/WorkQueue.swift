@@ -28,6 +28,8 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     private var tokens: Double
     private var tokensAt: Double
     private var getters: [CheckedContinuation<Key?, Never>] = []
+    private var getterIDs: [UInt64] = []
+    private var nextGetterID: UInt64 = 0
     private var shuttingDown = false
 
     public init(clock: any RuntimeClock = SystemClock(), rateLimit: RateLimit = RateLimit()) {
@@ -54,6 +56,7 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     private func enqueue(_ key: Key) {
         if let g = getters.first {
             getters.removeFirst()
+            getterIDs.removeFirst()
             dirty.remove(key)
             processing.insert(key)
             g.resume(returning: key)
@@ -106,7 +109,8 @@ public actor WorkQueue<Key: Hashable & Sendable> {
     public func forget(_ key: Key) { failures[key] = nil }
     public func requeues(_ key: Key) -> Int { failures[key, default: 0] }
 
-    /// The next key to process, waiting for one; nil once the queue shuts down.
+    /// The next key to process, waiting for one; nil once the queue shuts down, or when the
+    /// calling task is cancelled while it waits.
     public func get() async -> Key? {
         if head < queue.count {
             let key = queue[head]
@@ -116,8 +120,24 @@ public actor WorkQueue<Key: Hashable & Sendable> {
             processing.insert(key)
             return key
         }
-        if shuttingDown { return nil }
-        return await withCheckedContinuation { getters.append($0) }
+        if shuttingDown || Task.isCancelled { return nil }
+        nextGetterID += 1
+        let id = nextGetterID
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Key?, Never>) in
+                if Task.isCancelled { c.resume(returning: nil); return }
+                getters.append(c)
+                getterIDs.append(id)
+            }
+        } onCancel: {
+            Task { await self.cancelGetter(id) }
+        }
+    }
+
+    private func cancelGetter(_ id: UInt64) {
+        guard let i = getterIDs.firstIndex(of: id) else { return }
+        getterIDs.remove(at: i)
+        getters.remove(at: i).resume(returning: nil)
     }
 
     /// Marks `key` processed; if it was added meanwhile, it is queued again.
@@ -131,7 +151,11 @@ public actor WorkQueue<Key: Hashable & Sendable> {
         shuttingDown = true
         for g in getters { g.resume(returning: nil) }
         getters = []
+        getterIDs = []
     }
+
+    /// Takes keys again after `shutDown` (a replica that leads again).
+    public func reopen() { shuttingDown = false }
 
     /// Keys being processed right now.
     public var inFlight: Int { processing.count }

@@ -9,17 +9,32 @@ public struct HTTPRequest: Sendable, Equatable {
     public var body: Data?
     /// Total time allowed for the exchange; `nil` means no limit (watches).
     public var timeout: Duration?
+    /// A transfer that receives fewer than `bytes` per second for `seconds` in a row is aborted as
+    /// dead (a watch whose connection silently stopped): curl's low-speed limit.
+    public var stallLimit: StallLimit?
 
-    public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: Data? = nil, timeout: Duration? = .seconds(60)) {
+    /// The least a live transfer receives: `bytes` within every `seconds`.
+    public struct StallLimit: Sendable, Equatable {
+        public var bytes: Int
+        public var seconds: Int
+        public init(bytes: Int, seconds: Int) {
+            self.bytes = bytes
+            self.seconds = seconds
+        }
+    }
+
+    public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: Data? = nil, timeout: Duration? = .seconds(60),
+                stallLimit: StallLimit? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.stallLimit = stallLimit
     }
 
     public static func == (a: HTTPRequest, b: HTTPRequest) -> Bool {
-        a.method == b.method && a.url == b.url && a.body == b.body && a.timeout == b.timeout
+        a.method == b.method && a.url == b.url && a.body == b.body && a.timeout == b.timeout && a.stallLimit == b.stallLimit
             && a.headers.map { "\($0.name):\($0.value)" } == b.headers.map { "\($0.name):\($0.value)" }
     }
 }
@@ -89,20 +104,37 @@ public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
 ///
 /// - TLS is verified unless the configuration says otherwise.
 /// - Easy handles are pooled and reused, so connections (and HTTP/2 sessions) are kept alive.
-/// - Every transfer runs on its own thread outside Swift's cooperative pool, so a long watch never
-///   starves the async tasks of the process.
+/// - Every transfer runs on a thread of its own outside Swift's cooperative pool, so a long watch
+///   never starves the async tasks of the process. At most `maxConcurrentRequests` requests are in
+///   flight at once; more wait their turn (streams, which live for minutes, are not counted).
+/// - Cancelling the calling task aborts its transfer within about a second (curl's progress
+///   callback), whether it is waiting for its turn, connecting, or reading.
+/// - A streamed response is read no faster than it is consumed: the transfer thread waits while
+///   `streamBufferLimit` bytes are unread, so TCP flow control slows the server, and memory stays flat.
+/// - Idle connections are probed with TCP keepalives (30 s idle, every 10 s), so a peer that
+///   vanished is noticed even on a silent stream.
 public final class HTTPClient: @unchecked Sendable {
     public let tls: TLSConfiguration
     public let connectTimeout: Duration
+    public let maxConcurrentRequests: Int
+    public let streamBufferLimit: Int
     private let lock = NSLock()
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private let maxIdleHandles = 8
+    private let slots: TransferSlots
 
-    public init(tls: TLSConfiguration = TLSConfiguration(), connectTimeout: Duration = .seconds(10)) {
+    public init(tls: TLSConfiguration = TLSConfiguration(), connectTimeout: Duration = .seconds(10),
+                maxConcurrentRequests: Int = 32, streamBufferLimit: Int = 4 << 20) {
         HTTPClient.globalInit
         self.tls = tls
         self.connectTimeout = connectTimeout
+        self.maxConcurrentRequests = max(1, maxConcurrentRequests)
+        self.streamBufferLimit = max(1 << 16, streamBufferLimit)
+        self.slots = TransferSlots(count: max(1, maxConcurrentRequests))
     }
+
+    /// Requests in flight now (for tests and metrics).
+    public var requestsInFlight: Int { maxConcurrentRequests - slots.available }
 
     deinit {
         for h in idleHandles { curl_easy_cleanup(h) }
@@ -111,30 +143,42 @@ public final class HTTPClient: @unchecked Sendable {
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
 
     /// Sends a request and returns the whole response. Non-2xx statuses are responses, not errors.
+    /// Throws `CancellationError` when the calling task is cancelled before the answer is complete.
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, Error>) in
-            let thread = Thread { [self] in
-                let sink = BufferingSink()
-                do {
-                    try self.perform(request, sink: sink, cancelled: { false })
-                    cont.resume(returning: HTTPResponse(status: sink.status, headers: sink.headers, body: sink.body))
-                } catch {
-                    cont.resume(throwing: error)
+        try await slots.acquire()
+        defer { slots.release() }
+        let cancelled = CancelFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<HTTPResponse, Error>) in
+                let thread = Thread { [self] in
+                    let sink = BufferingSink()
+                    do {
+                        try self.perform(request, sink: sink, cancelled: { cancelled.isSet })
+                        cont.resume(returning: HTTPResponse(status: sink.status, headers: sink.headers, body: sink.body))
+                    } catch let error as HTTPTransportError where error.isCancelled && cancelled.isSet {
+                        cont.resume(throwing: CancellationError())
+                    } catch {
+                        cont.resume(throwing: error)
+                    }
                 }
+                thread.stackSize = 1 << 20
+                thread.start()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
+        } onCancel: {
+            cancelled.set()
         }
     }
 
     /// Sends a request whose response is read as it arrives (a watch). The stream ends when the
-    /// server closes the response; cancelling the consuming task aborts the transfer.
-    public func stream(_ request: HTTPRequest) -> AsyncThrowingStream<HTTPStreamPart, Error> {
+    /// server closes the response; cancelling the consuming task (or dropping the stream) aborts
+    /// the transfer. At most `streamBufferLimit` bytes are read ahead of the consumer.
+    public func stream(_ request: HTTPRequest) -> HTTPResponseStream {
         let (stream, continuation) = AsyncThrowingStream<HTTPStreamPart, Error>.makeStream()
         let cancelled = CancelFlag()
-        continuation.onTermination = { _ in cancelled.set() }
+        let gate = FlowGate(limit: streamBufferLimit)
+        continuation.onTermination = { _ in cancelled.set(); gate.close() }
         let thread = Thread { [self] in
-            let sink = StreamingSink(continuation: continuation)
+            let sink = StreamingSink(continuation: continuation, gate: gate)
             do {
                 try self.perform(request, sink: sink, cancelled: { cancelled.isSet })
                 continuation.finish()
@@ -146,7 +190,7 @@ public final class HTTPClient: @unchecked Sendable {
         }
         thread.stackSize = 1 << 20
         thread.start()
-        return stream
+        return HTTPResponseStream(base: stream, gate: gate, lifetime: StreamLifetime { cancelled.set(); gate.close() })
     }
 
     // MARK: - libcurl
@@ -189,7 +233,13 @@ public final class HTTPClient: @unchecked Sendable {
         fs_curl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         fs_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, connectTimeout.milliseconds)
         fs_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1)
+        fs_curl_setopt_long(h, CURLOPT_TCP_KEEPIDLE, 30)
+        fs_curl_setopt_long(h, CURLOPT_TCP_KEEPINTVL, 10)
         if let timeout = request.timeout { fs_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, timeout.milliseconds) }
+        if let stall = request.stallLimit {
+            fs_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, stall.bytes)
+            fs_curl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, stall.seconds)
+        }
         fs_curl_setopt_string(h, CURLOPT_ACCEPT_ENCODING, "")  // accept whatever libcurl can decode
 
         switch request.method {
@@ -294,9 +344,137 @@ final class BufferingSink: ResponseSink {
 
 final class StreamingSink: ResponseSink {
     let continuation: AsyncThrowingStream<HTTPStreamPart, Error>.Continuation
-    init(continuation: AsyncThrowingStream<HTTPStreamPart, Error>.Continuation) { self.continuation = continuation }
+    let gate: FlowGate
+    init(continuation: AsyncThrowingStream<HTTPStreamPart, Error>.Continuation, gate: FlowGate) {
+        self.continuation = continuation
+        self.gate = gate
+    }
     func head(status: Int, headers: [String: String]) { continuation.yield(.head(status: status, headers: headers)) }
-    func body(_ data: Data) { continuation.yield(.body(data)) }
+    func body(_ data: Data) {
+        gate.admit(data.count)  // waits (on the transfer's own thread) while the consumer is behind
+        continuation.yield(.body(data))
+    }
+}
+
+/// A streamed response, read as it arrives; each body chunk handed out frees its room in the
+/// read-ahead buffer.
+/// The transfer is aborted when the last copy of the stream and its iterators is gone, so a
+/// consumer that stops reading without cancelling its task does not leave a transfer running.
+public struct HTTPResponseStream: AsyncSequence, Sendable {
+    public typealias Element = HTTPStreamPart
+    let base: AsyncThrowingStream<HTTPStreamPart, Error>
+    let gate: FlowGate
+    let lifetime: StreamLifetime
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<HTTPStreamPart, Error>.AsyncIterator
+        let gate: FlowGate
+        let lifetime: StreamLifetime
+        public mutating func next() async throws -> HTTPStreamPart? {
+            let part = try await base.next()
+            if case .body(let d)? = part { gate.release(d.count) }
+            return part
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), gate: gate, lifetime: lifetime) }
+
+    /// Bytes received and not yet handed to the consumer.
+    public var bufferedBytes: Int { gate.buffered }
+}
+
+/// Runs `end` when the last reference goes.
+final class StreamLifetime: @unchecked Sendable {
+    private let end: @Sendable () -> Void
+    init(_ end: @escaping @Sendable () -> Void) { self.end = end }
+    deinit { end() }
+}
+
+/// Bounds the bytes a stream reads ahead of its consumer: the producer waits in `admit` while
+/// `limit` bytes are unread (or until the stream is closed).
+final class FlowGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var unread = 0
+    private var closed = false
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func admit(_ n: Int) {
+        condition.lock()
+        while unread >= limit && !closed { condition.wait() }
+        unread += n
+        condition.unlock()
+    }
+
+    func release(_ n: Int) {
+        condition.lock()
+        unread -= n
+        condition.signal()
+        condition.unlock()
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var buffered: Int { condition.lock(); defer { condition.unlock() }; return unread }
+}
+
+/// A counting semaphore for async callers: at most `count` holders; waiters are served first come,
+/// first served; a waiter whose task is cancelled leaves the line with `CancellationError`.
+final class TransferSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: Int
+    private var nextID: UInt64 = 0
+    private var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
+
+    init(count: Int) { free = count }
+
+    var available: Int { lock.lock(); defer { lock.unlock() }; return free }
+
+    /// Takes a slot at once if one is free and nobody waits; else returns the waiter id to use.
+    private func tryTake() -> UInt64? {
+        lock.withLock {
+            if free > 0 && waiters.isEmpty { free -= 1; return nil }
+            nextID += 1
+            return nextID
+        }
+    }
+
+    func acquire() async throws {
+        guard let id = tryTake() else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                lock.lock()
+                if Task.isCancelled { lock.unlock(); c.resume(throwing: CancellationError()); return }
+                if free > 0 && waiters.isEmpty { free -= 1; lock.unlock(); c.resume(); return }
+                waiters.append((id, c))
+                lock.unlock()
+            }
+        } onCancel: {
+            lock.lock()
+            let index = waiters.firstIndex { $0.id == id }
+            let waiter = index.map { waiters.remove(at: $0) }
+            lock.unlock()
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    func release() {
+        lock.lock()
+        if waiters.isEmpty {
+            free += 1
+            lock.unlock()
+        } else {
+            let next = waiters.removeFirst()
+            lock.unlock()
+            next.continuation.resume()
+        }
+    }
 }
 
 final class TransferContext {

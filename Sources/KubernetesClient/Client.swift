@@ -46,15 +46,24 @@ public final class KubernetesClient: Sendable {
     public let http: HTTPClient
     public let credentials: CredentialProvider
     public let userAgent: String
+    /// How failed requests are retried unless a call says otherwise.
+    public let retryPolicy: RetryPolicy
+    /// What this client has counted: 401s answered, retries made.
+    public let statistics = ClientStatistics()
     let logger: Logger
     private let discoveryCache = DiscoveryCache()
+    /// Kinds to resources, versions and scopes, from the server's discovery documents.
+    public let restMapper: RESTMapper
 
-    public init(connection: ClusterConnection, userAgent: String = "foresight", logger: Logger = Logger(label: "foresight.client")) {
+    public init(connection: ClusterConnection, userAgent: String = "foresight", retryPolicy: RetryPolicy = RetryPolicy(),
+                maxConcurrentRequests: Int = 32, logger: Logger = Logger(label: "foresight.client")) {
         self.connection = connection
-        self.http = HTTPClient(tls: connection.tls)
+        self.http = HTTPClient(tls: connection.tls, maxConcurrentRequests: maxConcurrentRequests)
         self.credentials = CredentialProvider(credentials: connection.credentials, server: connection.server)
         self.userAgent = userAgent
+        self.retryPolicy = retryPolicy
         self.logger = logger
+        self.restMapper = RESTMapper()
     }
 
     /// Loads a connection as kubectl does and builds a client for it.
@@ -76,13 +85,20 @@ public final class KubernetesClient: Sendable {
     }
 
     /// Sends a request; a 2xx answer returns the body, anything else throws `ClientError.api`.
-    /// A 401 with a refreshable credential is retried once with a fresh one. A broken connection
-    /// (reset, HTTP/2 stream closed early) is retried twice for every verb but POST, whose effect
-    /// cannot be known; the others are idempotent or guarded by resourceVersion.
-    public func send(_ request: APIRequest, timeout: Duration? = .seconds(60)) async throws -> Data {
-        var attempt = 0
+    ///
+    /// - A 401 with a refreshable credential (token file, exec plugin) is retried once with a fresh one.
+    /// - A broken connection (reset, HTTP/2 stream closed early) is retried twice for every verb but
+    ///   POST, whose effect cannot be known; the others are idempotent or guarded by resourceVersion.
+    /// - 429 with Retry-After, and 5xx on idempotent requests, follow `retry` (see `RetryPolicy`).
+    /// - Cancelling the calling task aborts the transfer and throws `CancellationError`.
+    public func send(_ request: APIRequest, timeout: Duration? = .seconds(60), retry: RetryPolicy? = nil) async throws -> Data {
+        let policy = retry ?? retryPolicy
+        var refreshedCredentials = false
         var connectionRetries = 0
+        var attempt = 0
         while true {
+            try Task.checkCancellation()
+            attempt += 1
             let response: HTTPResponse
             do { response = try await http.send(try await httpRequest(request, timeout: timeout)) } catch let e as HTTPTransportError {
                 if e.isConnectionFailure && request.method != "POST" && connectionRetries < 2 && !Task.isCancelled {
@@ -94,19 +110,29 @@ public final class KubernetesClient: Sendable {
                 throw ClientError.transport(e)
             }
             if (200..<300).contains(response.status) { return response.body }
-            if response.status == 401 && attempt == 0 && credentials.canRefresh {
-                attempt += 1
+            if response.status == 401 && !refreshedCredentials && credentials.canRefresh {
+                refreshedCredentials = true
+                await statistics.countUnauthorized()
                 await credentials.invalidate()
                 continue
             }
-            throw ClientError.api(APIError.from(method: request.method, path: request.pathAndQuery, statusCode: response.status,
-                                                body: response.body, retryAfterHeader: response.headers["retry-after"]))
+            let error = APIError.from(method: request.method, path: request.pathAndQuery, statusCode: response.status,
+                                      body: response.body, retryAfterHeader: response.headers["retry-after"])
+            let retryAfter = error.retryAfter.map { Double($0.components.seconds) }
+            if let delay = policy.delay(afterAttempt: attempt, method: request.method, contentType: request.contentType,
+                                        statusCode: response.status, retryAfterSeconds: retryAfter) {
+                await statistics.countRetry(status: response.status)
+                logger.debug("\(request.method) \(request.path): \(response.status); retrying in \(delay) s")
+                try await Task.sleep(for: .seconds(delay))
+                continue
+            }
+            throw ClientError.api(error)
         }
     }
 
     /// Sends a request and decodes the answer.
-    public func send<T: Decodable>(_ request: APIRequest, as type: T.Type, timeout: Duration? = .seconds(60)) async throws -> T {
-        let body = try await send(request, timeout: timeout)
+    public func send<T: Decodable>(_ request: APIRequest, as type: T.Type, timeout: Duration? = .seconds(60), retry: RetryPolicy? = nil) async throws -> T {
+        let body = try await send(request, timeout: timeout, retry: retry)
         do { return try JSONDecoder().decode(T.self, from: body) } catch {
             throw ClientError.decoding(method: request.method, path: request.path, type: String(describing: T.self), detail: "\(error)")
         }
@@ -114,30 +140,34 @@ public final class KubernetesClient: Sendable {
 
     // MARK: typed verbs
 
-    public func get<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String) async throws -> K {
-        try await send(RequestBuilder.get(K.resource, namespace: namespace, name: name), as: K.self)
+    /// Reads one object. `resource` overrides `K.resource` (a version found by discovery).
+    public func get<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, resource: APIResource? = nil,
+                                           timeout: Duration? = .seconds(60)) async throws -> K {
+        try await send(RequestBuilder.get(resource ?? K.resource, namespace: namespace, name: name), as: K.self, timeout: timeout)
     }
 
     /// Like `get`, but nil when the object does not exist.
-    public func getIfExists<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String) async throws -> K? {
-        do { return try await get(type, namespace: namespace, name: name) } catch let e as ClientError where e.apiError?.isNotFound == true {
+    public func getIfExists<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, resource: APIResource? = nil,
+                                                   timeout: Duration? = .seconds(60)) async throws -> K? {
+        do { return try await get(type, namespace: namespace, name: name, resource: resource, timeout: timeout) } catch let e as ClientError where e.apiError?.isNotFound == true {
             return nil
         }
     }
 
     /// One page of a list.
-    public func list<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList<K> {
-        try await send(RequestBuilder.list(K.resource, namespace: namespace, options: options), as: ObjectList<K>.self)
+    public func list<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = ListOptions(), resource: APIResource? = nil) async throws -> ObjectList<K> {
+        try await send(RequestBuilder.list(resource ?? K.resource, namespace: namespace, options: options), as: ObjectList<K>.self)
     }
 
     /// Every page of a list, `pageSize` at a time, with the resourceVersion to watch from.
-    public func listAll<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = ListOptions(), pageSize: Int = 500) async throws -> ObjectList<K> {
+    public func listAll<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, options: ListOptions = ListOptions(), pageSize: Int = 500,
+                                               resource: APIResource? = nil) async throws -> ObjectList<K> {
         var opts = options
         opts.limit = pageSize
         var items: [K] = []
         var meta = ListMeta()
         repeat {
-            let page = try await list(type, namespace: namespace, options: opts)
+            let page = try await list(type, namespace: namespace, options: opts, resource: resource)
             items.append(contentsOf: page.items)
             meta = page.metadata
             opts.continue = page.metadata.continue
@@ -148,15 +178,17 @@ public final class KubernetesClient: Sendable {
 
     /// Creates an object from a JSON body and returns what the server stored.
     @discardableResult
-    public func create<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, body: JSONValue, options: WriteOptions = WriteOptions()) async throws -> K {
-        try await send(RequestBuilder.create(K.resource, namespace: namespace, body: body.serialized(), options: options), as: K.self)
+    public func create<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, body: JSONValue, options: WriteOptions = WriteOptions(),
+                                              timeout: Duration? = .seconds(60)) async throws -> K {
+        try await send(RequestBuilder.create(K.resource, namespace: namespace, body: body.serialized(), options: options), as: K.self, timeout: timeout)
     }
 
     /// Patches an object (merge, JSON patch, strategic merge) and returns the result.
     @discardableResult
     public func patch<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, subresource: String? = nil,
-                                             type patchType: PatchType = .merge, body: JSONValue, options: WriteOptions = WriteOptions()) async throws -> K {
-        try await send(RequestBuilder.patch(K.resource, namespace: namespace, name: name, subresource: subresource, type: patchType, body: body.serialized(), options: options), as: K.self)
+                                             type patchType: PatchType = .merge, body: JSONValue, options: WriteOptions = WriteOptions(),
+                                             resource: APIResource? = nil) async throws -> K {
+        try await send(RequestBuilder.patch(resource ?? K.resource, namespace: namespace, name: name, subresource: subresource, type: patchType, body: body.serialized(), options: options), as: K.self)
     }
 
     /// Server-side apply of `body` (a full intent) as `fieldManager`.
@@ -168,8 +200,9 @@ public final class KubernetesClient: Sendable {
 
     /// Replaces an object (PUT); the body must carry the resourceVersion it was read at, so a stale write gets 409.
     @discardableResult
-    public func replace<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, subresource: String? = nil, body: JSONValue) async throws -> K {
-        try await send(RequestBuilder.replace(K.resource, namespace: namespace, name: name, subresource: subresource, body: body.serialized()), as: K.self)
+    public func replace<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, subresource: String? = nil, body: JSONValue,
+                                               timeout: Duration? = .seconds(60)) async throws -> K {
+        try await send(RequestBuilder.replace(K.resource, namespace: namespace, name: name, subresource: subresource, body: body.serialized()), as: K.self, timeout: timeout)
     }
 
     /// Deletes an object. NotFound is an error here; callers that do not care use `deleteIfExists`.
@@ -241,6 +274,14 @@ public final class KubernetesClient: Sendable {
         r.version = try await serverGroupVersions().contains("policy/v1") ? "v1" : "v1beta1"
         return r
     }
+}
+
+/// Counters a client keeps about itself, for tests and diagnostics.
+public actor ClientStatistics {
+    public private(set) var unauthorizedAnswers = 0
+    public private(set) var retries: [Int: Int] = [:]
+    func countUnauthorized() { unauthorizedAnswers += 1 }
+    func countRetry(status: Int) { retries[status, default: 0] += 1 }
 }
 
 actor DiscoveryCache {

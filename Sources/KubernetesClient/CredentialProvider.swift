@@ -8,42 +8,59 @@ public struct CredentialError: Error, CustomStringConvertible, Sendable {
     public var description: String { "credentials from \(source): \(problem)" }
 }
 
-/// Produces the `Authorization` header for each request, from a fixed token, a token file that is
-/// re-read when it changes (projected service-account tokens rotate), or an `exec` plugin whose
-/// credential is cached until it expires or the server answers 401.
+/// Produces the `Authorization` header for each request, from a fixed token, a token file, or an
+/// `exec` plugin whose credential is cached until it expires or the server answers 401.
+///
+/// A token file is re-read when what it points to changes. Projected service-account tokens rotate
+/// by swapping a `..data` symlink, so the `token` path itself never changes: the file is identified
+/// by its resolved path, inode, size and modification time, checked on each request (a few system
+/// calls), and re-read at least every `tokenFileMaximumAge` seconds whatever they say.
 public actor CredentialProvider {
     private let credentials: Credentials
     private let server: String
     private var cachedToken: String?
     private var cachedExpiry: Date?
-    private var tokenFileStamp: Date?
+    private var tokenFileIdentity: FileIdentity?
+    private var tokenFileReadAt: Date?
+    private var execInFlight: Task<(String, Date?), Error>?
+    /// How long an exec plugin may run before it is killed.
+    public let execTimeout: Double
+    public let tokenFileMaximumAge: Double
 
-    public init(credentials: Credentials, server: String) {
+    public init(credentials: Credentials, server: String, execTimeout: Double = 60, tokenFileMaximumAge: Double = 60) {
         self.credentials = credentials
         self.server = server
+        self.execTimeout = execTimeout
+        self.tokenFileMaximumAge = tokenFileMaximumAge
     }
 
     /// The header value, or nil when the connection is unauthenticated (client certificates only).
-    public func authorizationHeader() throws -> String? {
+    public func authorizationHeader() async throws -> String? {
         switch credentials {
         case .none: return nil
         case .token(let t): return "Bearer \(t)"
         case .basic(let u, let p): return "Basic \(Data("\(u):\(p)".utf8).base64EncodedString())"
         case .tokenFile(let path):
-            let stamp = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate]) as? Date
-            if cachedToken == nil || stamp != tokenFileStamp {
+            let identity = FileIdentity(path: path)
+            let stale = tokenFileReadAt.map { -$0.timeIntervalSinceNow > tokenFileMaximumAge } ?? true
+            if cachedToken == nil || identity != tokenFileIdentity || stale {
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                     throw CredentialError(source: path, problem: "token file cannot be read")
                 }
                 let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !token.isEmpty else { throw CredentialError(source: path, problem: "token file is empty") }
                 cachedToken = token
-                tokenFileStamp = stamp
+                tokenFileIdentity = identity
+                tokenFileReadAt = Date()
             }
             return "Bearer \(cachedToken!)"
         case .exec(let config):
             if let t = cachedToken, cachedExpiry.map({ $0.timeIntervalSinceNow > 10 }) ?? true { return "Bearer \(t)" }
-            let (token, expiry) = try Self.runExec(config, server: server)
+            // One plugin run serves every request waiting for it.
+            let run = execInFlight ?? Task.detached { [server, execTimeout] in try Self.runExec(config, server: server, timeout: execTimeout) }
+            execInFlight = run
+            defer { execInFlight = nil }
+            let (token, expiry) = try await run.value
             cachedToken = token
             cachedExpiry = expiry
             return "Bearer \(token)"
@@ -64,15 +81,18 @@ public actor CredentialProvider {
         }
     }
 
-    static func runExec(_ config: ExecConfig, server: String) throws -> (String, Date?) {
-        let process = Process()
+    /// Runs the plugin (with a time limit, reading both of its pipes at once) and reads its
+    /// ExecCredential. Its standard output holds the secret, so no error message ever quotes it;
+    /// its standard error, meant for the user, is quoted.
+    static func runExec(_ config: ExecConfig, server: String, timeout: Double) throws -> (String, Date?) {
         let command = config.command
+        let executable: String, arguments: [String]
         if command.contains("/") {
-            process.executableURL = URL(fileURLWithPath: command.hasPrefix("/") ? command : "\(config.baseDirectory)/\(command)")
-            process.arguments = config.args
+            executable = command.hasPrefix("/") ? command : "\(config.baseDirectory)/\(command)"
+            arguments = config.args
         } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [command] + config.args
+            executable = "/usr/bin/env"
+            arguments = [command] + config.args
         }
         var env = ProcessInfo.processInfo.environment
         for (k, v) in config.env { env[k] = v }
@@ -82,22 +102,22 @@ public actor CredentialProvider {
                     "spec": ["interactive": false, "cluster": ["server": .string(server)]]]
         }
         env["KUBERNETES_EXEC_INFO"] = info.description
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch {
-            var problem = "cannot start \(command): \(error.localizedDescription)"
+        let result: ChildProcessResult
+        do { result = try runChildProcess(executable: executable, arguments: arguments, environment: env, timeout: timeout) } catch {
+            var problem = "cannot start \(command): \(error)"
             if let hint = config.installHint { problem += ". \(hint)" }
             throw CredentialError(source: "exec plugin \(command)", problem: problem)
         }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CredentialError(source: "exec plugin \(command)", problem: "exited with status \(process.terminationStatus): \(errText.suffix(400))")
+        let errText = String(decoding: result.errorOutput.suffix(400), as: UTF8.self)
+        if result.timedOut {
+            throw CredentialError(source: "exec plugin \(command)", problem: "did not finish within \(Int(timeout)) s and was killed")
         }
+        guard result.status == 0 else {
+            var problem = "exited with status \(result.status): \(errText)"
+            if result.status == 127, let hint = config.installHint { problem += ". \(hint)" }
+            throw CredentialError(source: "exec plugin \(command)", problem: problem)
+        }
+        let output = result.output
         struct ExecCredential: Decodable {
             var apiVersion: String?
             var kind: String?
@@ -105,7 +125,7 @@ public actor CredentialProvider {
             struct Status: Decodable { var token: String?; var expirationTimestamp: String?; var clientCertificateData: String? }
         }
         guard let cred = try? JSONDecoder().decode(ExecCredential.self, from: output) else {
-            throw CredentialError(source: "exec plugin \(command)", problem: "output is not an ExecCredential: \(String(decoding: output.prefix(200), as: UTF8.self))")
+            throw CredentialError(source: "exec plugin \(command)", problem: "its output (\(output.count) bytes, not shown: it may hold a secret) is not an ExecCredential")
         }
         guard cred.kind == "ExecCredential" else {
             throw CredentialError(source: "exec plugin \(command)", problem: "output kind is \(cred.kind ?? "missing"), expected ExecCredential")
@@ -118,5 +138,25 @@ public actor CredentialProvider {
             throw CredentialError(source: "exec plugin \(command)", problem: why)
         }
         return (token, cred.status?.expirationTimestamp.flatMap(Timestamp.parse))
+    }
+}
+
+/// Identifies the file a path leads to now (through symlinks): when any part changes, the file
+/// was replaced or rewritten.
+struct FileIdentity: Equatable {
+    var resolvedPath: String
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64
+
+    init?(path: String) {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        var st = stat()
+        guard stat(resolved, &st) == 0 else { return nil }
+        resolvedPath = String(cString: resolved)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
     }
 }

@@ -326,3 +326,36 @@ public struct PartialObject: Codable, Sendable, Equatable {
     public var kind: String?
     public var metadata: ObjectMeta
 }
+
+/// A ReplicaSet: read to resolve a pod's owning Deployment, and its replica counts.
+public struct ReplicaSet: KubernetesResource, Equatable {
+    public static let resource = APIResource(group: "apps", version: "v1", plural: "replicasets", kind: "ReplicaSet", namespaced: true)
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    public var status: Status?
+
+    public init(metadata: ObjectMeta, spec: Spec? = nil, status: Status? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    public struct Spec: Codable, Sendable, Equatable {
+        public var replicas: Int?
+        public init(replicas: Int? = nil) { self.replicas = replicas }
+    }
+    public struct Status: Codable, Sendable, Equatable {
+        public var replicas: Int?
+        public var readyReplicas: Int?
+        public var availableReplicas: Int?
+    }
+
+    /// Only what owner resolution and capacity checks read: identity, controlling owner, counts.
+    @Sendable public static func leanForCache(_ rs: ReplicaSet) -> ReplicaSet {
+        var meta = ObjectMeta(name: rs.metadata.name, namespace: rs.metadata.namespace)
+        meta.uid = rs.metadata.uid
+        meta.resourceVersion = rs.metadata.resourceVersion
+        if let owner = rs.metadata.controllerReference { meta.ownerReferences = [owner] }
+        return ReplicaSet(metadata: meta, spec: rs.spec, status: rs.status)
+    }
+}

@@ -65,27 +65,27 @@ struct RunCommand: AsyncParsableCommand {
         let client = KubernetesClient(connection: connection, userAgent: "foresight-controller")
         let events = EventRecorder(client: client)
 
-        let zonePlanStore = Store<ZonePlan>()
-        let zoneReconciler = SpecStatusReconciler(client: client, store: zonePlanStore, events: events)
-        let zonePlanController = Controller<ZonePlan>(name: "zoneplan", watcher: Watcher<ZonePlan>(client: client), store: zonePlanStore, workers: workers) {
+        let informers = SharedInformers(client: client)
+        let zonePlans = informers.informer(ZonePlan.self)
+        let windows = informers.informer(UpdateWindow.self)
+        let zoneReconciler = SpecStatusReconciler(client: client, store: zonePlans.store, events: events)
+        let zonePlanController = await Controller(name: "zoneplan", informer: zonePlans, filter: .generationChanged, workers: workers) {
             try await zoneReconciler.reconcile($0)
         }
-        let windowsStore = Store<UpdateWindow>()
-        let windowReconciler = SpecStatusReconciler(client: client, store: windowsStore, events: events)
-        let windowController = Controller<UpdateWindow>(name: "updatewindow", watcher: Watcher<UpdateWindow>(client: client), store: windowsStore, workers: workers) {
+        let windowReconciler = SpecStatusReconciler(client: client, store: windows.store, events: events)
+        let windowController = await Controller(name: "updatewindow", informer: windows, filter: .generationChanged, workers: workers) {
             try await windowReconciler.reconcile($0)
         }
 
         let elector: LeaderElector? = leaderElect ? LeaderElector(
             client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,
             identity: identity ?? env["POD_NAME"] ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())") : nil
-        let manager = ControllerManager(elector: elector, controllers: [zonePlanController.run, windowController.run],
-                                        synced: { zonePlanController.hasSynced && windowController.hasSynced }, logger: logger)
+        let manager = ControllerManager(informers: informers, elector: elector, controllers: [zonePlanController, windowController], logger: logger)
         let health = try HealthServer(address: metricsAddress, metrics: {
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return String(decoding: buffer, as: UTF8.self)
-        }, liveness: { (true, "ok") }, readiness: { manager.readiness() })
+        }, liveness: { manager.liveness() }, readiness: { manager.readiness() })
         try health.start()
         logger.info("connected to \(connection.server) (\(connection.origin))")
         let group = ServiceGroup(configuration: .init(services: [.init(service: manager)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -95,38 +95,3 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs the controllers, behind leader election when asked, until graceful shutdown.
-final class ControllerManager: Service, @unchecked Sendable {
-    let elector: LeaderElector?
-    let controllers: [@Sendable () async -> Void]
-    let synced: @Sendable () -> Bool
-    let logger: Logger
-
-    init(elector: LeaderElector?, controllers: [@Sendable () async -> Void], synced: @escaping @Sendable () -> Bool, logger: Logger) {
-        self.elector = elector
-        self.controllers = controllers
-        self.synced = synced
-        self.logger = logger
-    }
-
-    /// Ready when reconciling with synced caches, or standing by for the Lease.
-    func readiness() -> (ok: Bool, detail: String) {
-        if let elector, !elector.isLeader { return (true, "standby: waiting for the Lease") }
-        return synced() ? (true, "caches synced, reconciling") : (false, "caches not synced yet")
-    }
-
-    func run() async throws {
-        let controllers = self.controllers
-        let work: @Sendable () async -> Void = {
-            await withTaskGroup(of: Void.self) { group in
-                for c in controllers { group.addTask { await c() } }
-                await group.waitForAll()
-            }
-        }
-        // Graceful shutdown cancels this task: controllers stop taking keys and finish what they
-        // hold; the elector then releases the Lease.
-        try await cancelWhenGracefulShutdown {
-            if let elector = self.elector { await elector.run(work) } else { await work() }
-        }
-    }
-}
