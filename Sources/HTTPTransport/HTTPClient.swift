@@ -216,7 +216,11 @@ public final class HTTPClient: @unchecked Sendable {
 
     private func perform(_ request: HTTPRequest, sink: ResponseSink, cancelled: @escaping @Sendable () -> Bool) throws {
         let h = checkout()
-        defer { checkin(h) }
+        var reusable = false
+        // A transfer that failed or was aborted leaves its connection in an unknown state (an
+        // aborted HTTP/2 stream may not be reset): the handle and its connections are closed, so
+        // the server sees the request end.
+        defer { if reusable { checkin(h) } else { curl_easy_cleanup(h) } }
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -282,6 +286,7 @@ public final class HTTPClient: @unchecked Sendable {
             if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
             throw HTTPTransportError(code: Int(code.rawValue), message: message, method: request.method, url: request.url)
         }
+        reusable = true
         var status: Int = 0
         fs_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
         context.deliverHeadIfNeeded(status: status)
@@ -499,6 +504,11 @@ final class TransferContext {
 
     func headerLine(_ line: String) {
         let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty {
+            // The end of a header block: a final status (not 1xx, not a redirect followed) is the head.
+            if status >= 200 && !(300..<400).contains(status) { deliverHeadIfNeeded(status: status) }
+            return
+        }
         if trimmed.hasPrefix("HTTP/") {
             // A new status line (after 100-continue or a redirect) starts a new head.
             headers = [:]

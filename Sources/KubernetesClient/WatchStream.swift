@@ -70,6 +70,7 @@ public struct WatchEventStream<K: KubernetesResource>: AsyncSequence, Sendable {
                     if let s = stream.stallSeconds { http.stallLimit = HTTPRequest.StallLimit(bytes: 1, seconds: s) }
                     var it = client.http.stream(http).makeAsyncIterator()
                     guard case .head(let status, let headers)? = try await it.next() else {
+                        try Task.checkCancellation()
                         throw ClientError.watch(path: request.path, detail: "the connection closed before a response")
                     }
                     if !(200..<300).contains(status) {

@@ -17,12 +17,12 @@ actor KeyRecorder {
     func count(_ k: ObjectKey) -> Int { counts[k] ?? 0 }
 }
 
-/// The apiserver's own count of WATCH requests for one resource (from its `/metrics`).
-func apiserverWatchRequests(resource: String) async throws -> Int {
+/// The watches of one resource the apiserver holds open now (its `apiserver_longrunning_gauge`).
+func apiserverOpenWatches(resource: String) async throws -> Int {
     let client = try Cluster.admin()
     let text = String(decoding: try await client.send(APIRequest(method: "GET", path: "/metrics")), as: UTF8.self)
     var total = 0
-    for line in text.split(separator: "\n") where line.hasPrefix("apiserver_request_total{") && line.contains("verb=\"WATCH\"")
+    for line in text.split(separator: "\n") where line.hasPrefix("apiserver_longrunning_gauge{") && line.contains("verb=\"WATCH\"")
         && line.contains("resource=\"\(resource)\"") {
         total += Int(Double(line.split(separator: " ").last ?? "0") ?? 0)
     }
@@ -103,8 +103,8 @@ extension EndToEnd {
     @Test func twoControllersSharingInformersMakeOneWatchPerKind() async throws {
         try Cluster.installManifests()
         let client = try Cluster.admin()
-        let zoneWatchesBefore = try await apiserverWatchRequests(resource: "zoneplans")
-        let windowWatchesBefore = try await apiserverWatchRequests(resource: "updatewindows")
+        let zoneWatchesBefore = try await apiserverOpenWatches(resource: "zoneplans")
+        let windowWatchesBefore = try await apiserverOpenWatches(resource: "updatewindows")
         let informers = SharedInformers(client: client)
         let plans = informers.informer(ZonePlanObject.self)
         let windows = informers.informer(UpdateWindowObject.self)
@@ -117,11 +117,18 @@ extension EndToEnd {
         defer { feeding.cancel() }
         _ = try await Cluster.eventually(timeout: 30) { first.hasSynced && second.hasSynced ? true : nil }
         try await Task.sleep(for: .seconds(2))
-        let zoneWatches = try await apiserverWatchRequests(resource: "zoneplans") - zoneWatchesBefore
-        let windowWatches = try await apiserverWatchRequests(resource: "updatewindows") - windowWatchesBefore
-        print("WATCH requests while two controllers ran: zoneplans \(zoneWatches), updatewindows \(windowWatches)")
+        let zoneWatches = try await apiserverOpenWatches(resource: "zoneplans") - zoneWatchesBefore
+        let windowWatches = try await apiserverOpenWatches(resource: "updatewindows") - windowWatchesBefore
+        print("watches opened by two controllers sharing informers: zoneplans \(zoneWatches), updatewindows \(windowWatches)")
         #expect(zoneWatches == 1)
         #expect(windowWatches == 1)
+        // Cancelling the informers closes their watches (the transfers abort).
+        feeding.cancel()
+        _ = try await Cluster.eventually(timeout: 10) { () async throws -> Bool? in
+            let zones = try await apiserverOpenWatches(resource: "zoneplans")
+            let windows = try await apiserverOpenWatches(resource: "updatewindows")
+            return zones == zoneWatchesBefore && windows == windowWatchesBefore ? true : nil
+        }
     }
 
     @Test func podDisruptionBudgetsAreWatchedInTheVersionDiscoveryFinds() async throws {
