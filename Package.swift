@@ -81,8 +81,8 @@ let package = Package(
         // Helpers the test targets share: a deterministic generator for fuzzing, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
-        .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport"]),
-        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
+        .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport", "TestSupport"]),
+        .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "KubernetesClient", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["KubernetesClient", "ControllerRuntime", "TestSupport"]),
     ]

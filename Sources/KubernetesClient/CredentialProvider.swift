@@ -57,7 +57,13 @@ public actor CredentialProvider {
         case .exec(let config):
             if let t = cachedToken, cachedExpiry.map({ $0.timeIntervalSinceNow > 10 }) ?? true { return "Bearer \(t)" }
             // One plugin run serves every request waiting for it.
-            let run = execInFlight ?? Task.detached { [server, execTimeout] in try Self.runExec(config, server: server, timeout: execTimeout) }
+            let run = execInFlight ?? Task { [server, execTimeout] in
+                // On a thread of its own: the plugin may run for up to `execTimeout`, which must not
+                // hold one of the few threads of Swift's cooperative pool.
+                try await withCheckedThrowingContinuation { (c: CheckedContinuation<(String, Date?), Error>) in
+                    Thread { c.resume(with: Result { try Self.runExec(config, server: server, timeout: execTimeout) }) }.start()
+                }
+            }
             execInFlight = run
             defer { execInFlight = nil }
             let (token, expiry) = try await run.value

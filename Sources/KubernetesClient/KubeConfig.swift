@@ -34,6 +34,16 @@ public struct ExecConfig: Sendable, Equatable {
     public var provideClusterInfo: Bool
     /// The directory of the kubeconfig that named the plugin; a relative command resolves against it.
     public var baseDirectory: String
+
+    public init(apiVersion: String, command: String, args: [String], env: [String: String], installHint: String?, provideClusterInfo: Bool, baseDirectory: String) {
+        self.apiVersion = apiVersion
+        self.command = command
+        self.args = args
+        self.env = env
+        self.installHint = installHint
+        self.provideClusterInfo = provideClusterInfo
+        self.baseDirectory = baseDirectory
+    }
 }
 
 /// How requests are authenticated.

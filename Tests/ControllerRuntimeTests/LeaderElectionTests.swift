@@ -1,0 +1,74 @@
+import Foundation
+import KubernetesClient
+import KubernetesCore
+import Testing
+import TestSupport
+@testable import ControllerRuntime
+
+/// A timestamp a test can set from any task.
+final class Stamp: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Date?
+    func set() { lock.withLock { if value == nil { value = Date() } } }
+    var date: Date? { lock.withLock { value } }
+}
+
+@Suite struct LeaderElectionTests {
+    /// The apiserver answers until the Lease is taken, then stalls every request (a partition).
+    @Test func aLeaderCutOffStopsItsWorkBeforeRenewDeadlineEnds() async throws {
+        let created = Stamp()
+        let server = try FakeHTTPServer { method, path, body in
+            guard path.contains("/leases") else { return nil }  // the work's own calls never answer
+            if created.date != nil { return nil }  // partitioned from now on
+            if method == "GET" { return .init(status: 404, body: #"{"kind":"Status","code":404,"reason":"NotFound"}"#) }
+            created.set()
+            return .init(status: 201, body: body)
+        }
+        defer { server.stop() }
+        let client = KubernetesClient(connection: ClusterConnection(server: server.url))
+        var timing = LeaderElector.Timing()
+        // A long lease against a short deadline: the property tested is "work ends after the
+        // deadline and before the lease could expire", with room for a machine busy with other tests.
+        timing.leaseDuration = 30
+        timing.renewDeadline = 3
+        timing.retryPeriod = 0.5
+        let elector = LeaderElector(client: client, namespace: "ns", name: "lease", identity: "me", timing: timing)
+        let workStarted = Stamp(), workCancelled = Stamp()
+        let campaign = Task {
+            await elector.run {
+                workStarted.set()
+                // A reconcile blocked on an API call that will never answer.
+                _ = try? await client.send(APIRequest(method: "GET", path: "/api/v1/nodes"), timeout: .seconds(60))
+                workCancelled.set()
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        defer { campaign.cancel() }
+        let started = try await waitFor(30) { workStarted.date }
+        let cancelled = try await waitFor(40) { workCancelled.date }
+        let held = cancelled.timeIntervalSince(started)
+        #expect(held >= timing.renewDeadline - 0.5, "not before the deadline (\(held) s)")
+        #expect(held < timing.leaseDuration, "its work, an API call in flight included, ends before the Lease could expire (\(held) s; about renewDeadline + 1 s on an idle machine)")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!elector.isLeader)
+    }
+
+    @Test func anAttemptEndsAtItsDeadline() async throws {
+        let server = try FakeHTTPServer { _, _, _ in nil }
+        defer { server.stop() }
+        let elector = LeaderElector(client: KubernetesClient(connection: ClusterConnection(server: server.url)), namespace: "ns", name: "l", identity: "me")
+        let started = Date()
+        let clock = SystemClock()
+        #expect(await elector.attempt(until: clock.now() + 0.5) == false)
+        #expect(Date().timeIntervalSince(started) < 30, "a stalled renewal gives up at its deadline (0.5 s), not at a request timeout")
+    }
+}
+
+func waitFor<T>(_ seconds: Double, _ check: () -> T?) async throws -> T {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let v = check() { return v }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw CancellationError()
+}
