@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KubernetesClient
 import KubernetesCore
 import Testing
@@ -71,4 +74,40 @@ func waitFor<T>(_ seconds: Double, _ check: () -> T?) async throws -> T {
         try await Task.sleep(for: .milliseconds(20))
     }
     throw CancellationError()
+}
+
+@Suite struct HealthServerTests {
+    @Test func aSlowClientDoesNotDelayAProbeAndAHangUpDoesNotKillTheProcess() async throws {
+        let server = try HealthServer(address: "127.0.0.1:0", metrics: { String(repeating: "m 1\n", count: 200_000) },
+                                      liveness: { (true, "ok") }, readiness: { (true, "ready") })
+        try server.start()
+        defer { server.stop() }
+        let port = server.boundPort
+        func connect() -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = port.bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            return fd
+        }
+        // A scraper that connects and sends nothing (the server waits up to 5 s for its request).
+        let slow = connect()
+        defer { close(slow) }
+        // A scraper that asks for the large /metrics and hangs up without reading (SIGPIPE on write).
+        let rude = connect()
+        _ = "GET /metrics HTTP/1.1\r\n\r\n".withCString { send(rude, $0, strlen($0), 0) }
+        close(rude)
+        // Meanwhile a probe is answered at once.
+        let started = Date()
+        let probe = connect()
+        defer { close(probe) }
+        _ = "GET /healthz HTTP/1.1\r\n\r\n".withCString { send(probe, $0, strlen($0), 0) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = read(probe, &buffer, buffer.count)
+        let answer = String(decoding: buffer[0..<max(0, n)], as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 200"))
+        #expect(Date().timeIntervalSince(started) < 4, "answered while the slow client still holds its connection (it is given 5 s)")
+    }
 }
