@@ -19,38 +19,75 @@ struct ClientBenchmark: AsyncParsableCommand {
         try await fill(client)
         let me = CommandLine.arguments[0]
         let env = ProcessInfo.processInfo.environment.merging(["KUBECONFIG": kubeconfig]) { $1 }
-        var ours: [ChildMeasurement] = [], theirs: [ChildMeasurement] = []
-        for _ in 0..<(skipList ? 0 : repeats) {
-            ours.append(try measureChild([me, "list-pods", "--kubeconfig", kubeconfig, "--expect", String(pods)], environment: env))
-            theirs.append(try measureChild(["kubectl", "get", "pods", "-A", "-o", "json"], environment: env))
+        let connection = try KubeConfigLoader.load(explicitPath: kubeconfig, context: nil)
+        guard case .token(let token) = connection.credentials, let ca = connection.tls.certificateAuthorityFile else {
+            throw BenchError("the raw-transfer row needs a kubeconfig with a token and a CA file")
         }
-        guard ours.allSatisfy({ $0.status == 0 }) else { throw BenchError("foresight-bench list-pods failed") }
-        guard theirs.allSatisfy({ $0.status == 0 }) else { throw BenchError("kubectl failed") }
-
-        let (events, watchSeconds) = try await watchThroughput(client)
-        let perPod = try await cacheBytesPerPod(client)
-        let compact = try await cachedPodBytes(client)
+        // Every way of reading the same list, each run as its own process, alternating, best of N.
+        let ways: [(String, [String])] = [
+            ("raw transfer: `curl --compressed`, one unpaged GET, to /dev/null (the floor)",
+             ["curl", "-sf", "--compressed", "--cacert", ca, "-H", "Authorization: Bearer \(token)", "-o", "/dev/null", "\(connection.server)/api/v1/pods"]),
+            ("foresight client: lean `Pod` model, pages of 500", [me, "list-pods", "--kubeconfig", kubeconfig, "--expect", String(pods), "--model", "lean"]),
+            ("foresight client: full decode (every field a controller reads), pages of 500",
+             [me, "list-pods", "--kubeconfig", kubeconfig, "--expect", String(pods), "--model", "full"]),
+            ("`kubectl get pods -A -o name`", ["kubectl", "get", "pods", "-A", "-o", "name"]),
+            ("`kubectl get pods -A -o json`", ["kubectl", "get", "pods", "-A", "-o", "json"]),
+        ]
+        var measured = Array(repeating: [ChildMeasurement](), count: ways.count)
+        for _ in 0..<(skipList ? 0 : repeats) {
+            for (i, way) in ways.enumerated() {
+                let m = try measureChild(way.1, environment: env)
+                guard m.status == 0 else { throw BenchError("\(way.0) exited \(m.status)") }
+                measured[i].append(m)
+            }
+        }
+        let (events, watchSeconds) = skipList ? (0, 0) : try await watchThroughput(client)
+        let cache = try await informerCacheBytes(client)
 
         print("machine: \(machineDescription())")
         print("server: kube-apiserver 1.20.2 on loopback, \(pods) pods")
         if !skipList {
-        let bestOurs = ours.min { $0.seconds < $1.seconds }!, bestTheirs = theirs.min { $0.seconds < $1.seconds }!
-        let peakOurs = ours.map(\.peakRSSKiB).max()!, peakTheirs = theirs.map(\.peakRSSKiB).max()!
-        print("")
-        print("| list all pods (pages of 500) and decode | best wall time of \(repeats) | peak RSS |")
-        print("| --- | --- | --- |")
-        print(String(format: "| foresight client (lean Pod model) | %.2f s | %.0f MiB |", bestOurs.seconds, Double(peakOurs) / 1024))
-        print(String(format: "| kubectl get pods -A -o json | %.2f s | %.0f MiB |", bestTheirs.seconds, Double(peakTheirs) / 1024))
-        print(String(format: "| ratio (foresight ÷ kubectl) | %.2f | %.2f |", bestOurs.seconds / bestTheirs.seconds, Double(peakOurs) / Double(peakTheirs)))
+            print("")
+            print("| list all \(pods) pods | best wall time of \(repeats) | peak RSS |")
+            print("| --- | --- | --- |")
+            for (i, way) in ways.enumerated() {
+                let best = measured[i].min { $0.seconds < $1.seconds }!
+                print(String(format: "| %@ | %.2f s | %.0f MiB |", way.0, best.seconds, Double(measured[i].map(\.peakRSSKiB).max()!) / 1024))
+            }
+            print("")
+            print(String(format: "watch throughput: %d ADDED events from resourceVersion 0 decoded in %.2f s = %.0f events/s", events, watchSeconds, Double(events) / watchSeconds))
         }
         print("")
-        print(String(format: "watch throughput: %d ADDED events from resourceVersion 0 decoded in %.2f s = %.0f events/s", events, watchSeconds, Double(events) / watchSeconds))
-        print("")
-        print("| cache of every pod (heap in use ÷ pods) | bytes per pod |")
+        print("| shared informer cache of \(cache.pods) pods (`Store<CachedPod>` with node, owner, namespace and label indexes) | bytes per pod |")
         print("| --- | --- |")
-        print(String(format: "| `Store<CachedPod>` (what the controllers keep) | %.0f |", compact))
-        print(String(format: "| `Store<Pod>` with `Pod.leanForCache` | %.0f |", perPod.lean))
-        print(String(format: "| `Store<Pod>` as decoded | %.0f |", perPod.full))
+        print(String(format: "| allocator: bytes in use, heap and mmapped blocks (mallinfo2 uordblks + hblkhd) | %.0f |", cache.heapPerPod))
+        print(String(format: "| resident memory (RSS) growth, cross-check | %.0f |", cache.rssPerPod))
+        print(String(format: "| the same without indexes (allocator) | %.0f |", cache.unindexedPerPod))
+        print(String(format: "process peak RSS: %.0f MiB", Double(selfPeakRSSKiB()) / 1024))
+    }
+
+    /// Bytes per pod of a shared informer's cache holding every pod: measured by the allocator
+    /// (heap and mmapped blocks: a large dictionary's table is mmapped) and by resident memory.
+    func informerCacheBytes(_ client: KubernetesClient) async throws -> (pods: Int, heapPerPod: Double, rssPerPod: Double, unindexedPerPod: Double) {
+        func measure(indexers: [String: IndexFunction<CachedPod>]) async throws -> (Int, Double, Double) {
+            let informers = SharedInformers(client: client)
+            let beforeHeap = heapBytesInUse(), beforeRSS = currentRSSBytes()
+            let informer = informers.informer(CachedPod.self, indexers: indexers)
+            let running = Task { await informers.run() }
+            while !informer.hasSynced { try await Task.sleep(for: .milliseconds(100)) }
+            // Let the list's pages be freed and the watch settle before reading the allocator.
+            try await Task.sleep(for: .seconds(1))
+            let n = informer.store.count
+            let heap = Double(heapBytesInUse() - beforeHeap) / Double(n)
+            let rss = Double(currentRSSBytes() - beforeRSS) / Double(n)
+            running.cancel()
+            await running.value
+            withExtendedLifetime(informer) {}
+            return (n, heap, rss)
+        }
+        let (n, heap, rss) = try await measure(indexers: CachedPod.indexers)
+        let (_, bare, _) = try await measure(indexers: [:])
+        return (n, heap, rss, bare)
     }
 
     /// Creates pods until `pods` exist in the namespace. Each looks like a real Deployment's pod:
@@ -129,35 +166,6 @@ struct ClientBenchmark: AsyncParsableCommand {
         return (count, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 
-    /// Heap growth of a store of `CachedPod`s holding every pod, per pod.
-    func cachedPodBytes(_ client: KubernetesClient) async throws -> Double {
-        let store = Store<CachedPod>()
-        let before = heapBytesInUse()
-        var list: ObjectList<CachedPod>? = try await client.listAll(CachedPod.self)
-        let listed = list!.items.count
-        store.apply(.restarted(list!.items))
-        list = nil
-        let perPod = Double(heapBytesInUse() - before) / Double(listed)
-        withExtendedLifetime(store) {}
-        return perPod
-    }
-
-    /// Heap growth of a store holding every pod, per pod: lean (the runtime's pod transform) and full model.
-    func cacheBytesPerPod(_ client: KubernetesClient) async throws -> (lean: Double, full: Double) {
-        func measure(_ transform: @escaping @Sendable (Pod) -> Pod) async throws -> Double {
-            let store = Store<Pod>(transform: transform)
-            let before = heapBytesInUse()
-            var list: ObjectList<Pod>? = try await client.listAll(Pod.self)
-            let listed = list!.items.count
-            store.apply(.restarted(list!.items))
-            list = nil
-            let after = heapBytesInUse()
-            let perPod = Double(after - before) / Double(listed)
-            withExtendedLifetime(store) {}
-            return perPod
-        }
-        return (try await measure(Pod.leanForCache), try await measure({ $0 }))
-    }
 }
 
 struct ServiceAccountLite: KubernetesResource {
@@ -171,11 +179,63 @@ struct ListPods: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list-pods", abstract: "List and decode all pods once (the measured child of `client`).")
     @Option var kubeconfig: String
     @Option var expect: Int = 0
+    @Option(help: "lean (the project's Pod model) or full (every field a controller reads).") var model = "lean"
 
     func run() async throws {
         let client = try KubernetesClient(kubeconfig: kubeconfig, userAgent: "foresight-bench")
-        let list = try await client.listAll(Pod.self, pageSize: 500)
-        if list.items.count < expect { throw BenchError("listed \(list.items.count) pods, expected at least \(expect)") }
-        print(list.items.count)
+        let count: Int
+        switch model {
+        case "lean": count = try await client.listAll(Pod.self, pageSize: 500).items.count
+        case "full": count = try await client.listAll(ControllerPod.self, pageSize: 500).items.count
+        default: throw BenchError("--model \(model): lean or full")
+        }
+        if count < expect { throw BenchError("listed \(count) pods, expected at least \(expect)") }
+        print(count)
+    }
+}
+
+/// A pod with every field a controller reads: metadata with owners, labels and annotations;
+/// containers with images, ports, env and resources; volumes; tolerations, node selector,
+/// affinity and priority; status with conditions and container statuses.
+struct ControllerPod: KubernetesResource {
+    static let resource = Pod.resource
+    var metadata: ObjectMeta
+    var spec: Spec?
+    var status: Status?
+
+    struct Spec: Codable, Sendable {
+        var nodeName: String?
+        var serviceAccountName: String?
+        var priority: Int?
+        var priorityClassName: String?
+        var schedulerName: String?
+        var terminationGracePeriodSeconds: Int?
+        var nodeSelector: [String: String]?
+        var tolerations: [Toleration]?
+        var affinity: JSONValue?
+        var volumes: [JSONValue]?
+        var containers: [Container]?
+        var initContainers: [Container]?
+    }
+    struct Toleration: Codable, Sendable { var key: String?; var operator_: String?; var value: String?; var effect: String?; var tolerationSeconds: Int?
+        enum CodingKeys: String, CodingKey { case key, operator_ = "operator", value, effect, tolerationSeconds }
+    }
+    struct Container: Codable, Sendable {
+        var name: String
+        var image: String?
+        var ports: [JSONValue]?
+        var env: [JSONValue]?
+        var resources: PodSpec.Container.Resources?
+        var readinessProbe: JSONValue?
+        var livenessProbe: JSONValue?
+    }
+    struct Status: Codable, Sendable {
+        var phase: String?
+        var podIP: String?
+        var hostIP: String?
+        var startTime: String?
+        var qosClass: String?
+        var conditions: [JSONValue]?
+        var containerStatuses: [JSONValue]?
     }
 }

@@ -40,8 +40,19 @@ func selfPeakRSSKiB() -> Int {
     return Int(usage.ru_maxrss)
 }
 
-/// Bytes the allocator has handed out and not got back (glibc's mallinfo2).
-func heapBytesInUse() -> Int { Int(mallinfo2().uordblks) }
+/// Bytes the allocator has handed out and not got back (glibc's mallinfo2): blocks from the heap
+/// (`uordblks`) and blocks it mmapped on their own (`hblkhd`, for large allocations such as a big
+/// dictionary's table, which `uordblks` alone misses).
+func heapBytesInUse() -> Int {
+    let info = mallinfo2()
+    return Int(info.uordblks) + Int(info.hblkhd)
+}
+
+/// This process's resident memory now, bytes (from /proc/self/statm).
+func currentRSSBytes() -> Int {
+    let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
+    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
 
 struct BenchError: Error, CustomStringConvertible {
     var description: String
