@@ -52,10 +52,14 @@ let package = Package(
             "KubernetesClient", "ControllerRuntime", "YAML", .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Capacity planning: zone sizing, stabilisation, partitioning by priority (pure; the
+        // controller and the simulator call the same functions).
+        .target(name: "CapacityPlanning"),
+
         // The custom resources: types and the checks a schema cannot express (pure).
         .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
         .target(name: "Reconcilers", dependencies: [
-            "ForesightAPI", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
+            "ForesightAPI", "CapacityPlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "foresight", dependencies: [
             "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers",
@@ -81,6 +85,7 @@ let package = Package(
         // Helpers the test targets share: a deterministic generator for fuzzing, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
+        .testTarget(name: "CapacityPlanningTests", dependencies: ["CapacityPlanning", "TestSupport"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport", "TestSupport"]),
         .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "KubernetesClient", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),

@@ -8,6 +8,10 @@ import KubernetesCore
 public struct HistorySourceError: Error, CustomStringConvertible, Sendable {
     public var source: String
     public var problem: String
+    public init(source: String, problem: String) {
+        self.source = source
+        self.problem = problem
+    }
     public var description: String { "\(source): \(problem)" }
 }
 

@@ -51,6 +51,7 @@ public struct ZonePlan: KubernetesResource {
         public var quantile: Double?
         public var holidays: [String]?
         public var minimumAccuracy: Double?
+        public init() {}
 
         public struct Source: Codable, Sendable {
             public var prometheus: Prometheus?

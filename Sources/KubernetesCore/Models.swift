@@ -24,6 +24,7 @@ public struct Pod: KubernetesResource, Equatable {
 public struct PodSpec: Codable, Sendable, Equatable {
     public init() {}
     public var nodeName: String?
+    public var nodeSelector: [String: String]?
     public var terminationGracePeriodSeconds: Int?
     public var priorityClassName: String?
     public var volumes: [Volume]?
@@ -146,6 +147,25 @@ public struct Deployment: KubernetesResource, Equatable {
 public struct DeploymentSpec: Codable, Sendable, Equatable {
     public var replicas: Int?
     public var selector: LabelSelector?
+    public var template: PodTemplate?
+}
+
+/// A pod template: its labels and the parts of its spec capacity planning reads.
+public struct PodTemplate: Codable, Sendable, Equatable {
+    public var metadata: ObjectMeta?
+    public var spec: PodSpec?
+
+    /// The sum of the containers' requests: what one pod of this template asks of a node.
+    public var requests: (cpuMillis: Int64, memoryBytes: Int64) {
+        var cpu: Int64 = 0, memory: Int64 = 0
+        for c in spec?.containers ?? [] {
+            cpu += Int64(Quantity.millis(c.resources?.requests?["cpu"]) ?? 0)
+            memory += Quantity.bytes(c.resources?.requests?["memory"]) ?? 0
+        }
+        return (cpu, memory)
+    }
+
+    public static func == (a: PodTemplate, b: PodTemplate) -> Bool { a.metadata == b.metadata && a.spec == b.spec }
 }
 
 public struct DeploymentStatus: Codable, Sendable, Equatable {
@@ -314,10 +334,41 @@ public enum IntOrString: Codable, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A DaemonSet, read only to know whether a drained pod's owner still exists.
+/// A DaemonSet: whether a drained pod's owner still exists, and what its pods take of each node.
 public struct DaemonSet: KubernetesResource, Equatable {
     public static let resource = APIResource(group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet", namespaced: true)
     public var metadata: ObjectMeta
+    public var spec: Spec?
+    public struct Spec: Codable, Sendable, Equatable { public var template: PodTemplate? }
+    public init(metadata: ObjectMeta, spec: Spec? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+    }
+}
+
+/// An `autoscaling/v1` HorizontalPodAutoscaler: which object it scales and within what bounds.
+public struct HorizontalPodAutoscaler: KubernetesResource, Equatable {
+    public static let resource = APIResource(group: "autoscaling", version: "v1", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", namespaced: true)
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    public struct Spec: Codable, Sendable, Equatable {
+        public var scaleTargetRef: CrossVersionObjectReference?
+        public var minReplicas: Int?
+        public var maxReplicas: Int?
+    }
+    public struct CrossVersionObjectReference: Codable, Sendable, Equatable {
+        public var apiVersion: String?
+        public var kind: String
+        public var name: String
+    }
+}
+
+/// A `scheduling.k8s.io/v1` PriorityClass.
+public struct PriorityClass: KubernetesResource, Equatable {
+    public static let resource = APIResource(group: "scheduling.k8s.io", version: "v1", plural: "priorityclasses", kind: "PriorityClass", namespaced: false)
+    public var metadata: ObjectMeta
+    public var value: Int?
+    public var description: String?
 }
 
 /// Only metadata: for kinds whose contents do not matter (existence checks, deletions).

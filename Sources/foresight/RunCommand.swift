@@ -68,10 +68,28 @@ struct RunCommand: AsyncParsableCommand {
         let informers = SharedInformers(client: client)
         let zonePlans = informers.informer(ZonePlan.self)
         let windows = informers.informer(UpdateWindow.self)
-        let zoneReconciler = SpecStatusReconciler(client: client, store: zonePlans.store, events: events)
-        let zonePlanController = await Controller(name: "zoneplan", informer: zonePlans, filter: .generationChanged, workers: workers) {
+        let deployments = informers.informer(Deployment.self)
+        let autoscalers = informers.informer(HorizontalPodAutoscaler.self)
+        let namespaces = informers.informer(Namespace.self)
+        let nodes = informers.informer(Node.self)
+        let daemonSets = informers.informer(DaemonSet.self)
+        let zoneReconciler = ZonePlanReconciler(client: client, caches: ZonePlanCaches(
+            plans: zonePlans.store, deployments: deployments.store, autoscalers: autoscalers.store, namespaces: namespaces.store,
+            nodes: nodes.store, daemonSets: daemonSets.store), events: events)
+        let zonePlanController = await Controller(name: "zoneplan", informer: zonePlans,
+                                                  filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
             try await zoneReconciler.reconcile($0)
         }
+        // Changes that can move a plan: a Deployment's size, labels or pod requests; an HPA's bounds;
+        // namespace labels; a node joining, leaving, or changing capacity; DaemonSet requests. Every
+        // plan is looked at (plans are few); status heartbeats of these objects are filtered out.
+        let everyPlan: @Sendable (Any) -> [ObjectKey] = { _ in zonePlans.store.keys }
+        await zonePlanController.watches(deployments, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.spec)] }, mapping: everyPlan)
+        await zonePlanController.watches(autoscalers, filter: .onChange { [String(describing: $0.spec), String(describing: $0.metadata.annotations)] }, mapping: everyPlan)
+        await zonePlanController.watches(namespaces, filter: .onChange { $0.metadata.labels }, mapping: everyPlan)
+        await zonePlanController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable), String($0.isReady)] },
+                                         mapping: everyPlan)
+        await zonePlanController.watches(daemonSets, filter: .onChange { String(describing: $0.spec) }, mapping: everyPlan)
         let windowReconciler = SpecStatusReconciler(client: client, store: windows.store, events: events)
         let windowController = await Controller(name: "updatewindow", informer: windows, filter: .generationChanged, workers: workers) {
             try await windowReconciler.reconcile($0)

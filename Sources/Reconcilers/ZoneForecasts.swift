@@ -1,0 +1,127 @@
+import ForecastSources
+import Forecasting
+import ForesightAPI
+import Foundation
+import KubernetesClient
+import KubernetesCore
+
+/// A zone's history and forecast as the reconciler keeps them between reconciles.
+struct FittedForecast: Sendable {
+    var fingerprint: String
+    var fittedAt: Date
+    var forecast: Forecast
+    var fitSeconds: Double
+}
+
+/// Loads each zone's history from the plan's source and keeps one fitted forecast per zone.
+///
+/// A zone's model is refitted at most once per `step` (or when anything the fit depends on
+/// changes: source, query, seasons, quantile, holidays); between fits the last forecast is reused
+/// and only the observed load is read again, so a burst of events costs no fitting. Fitting runs
+/// on a thread of its own, never on Swift's cooperative pool, so reconciles of other objects (and
+/// the leader's Lease renewals) go on while a zone is fitted.
+public actor ZoneForecasts {
+    private var fitted: [String: FittedForecast] = [:]
+    let client: KubernetesClient
+    let forecaster: Forecaster
+
+    public init(client: KubernetesClient, forecaster: Forecaster = Forecaster()) {
+        self.client = client
+        self.forecaster = forecaster
+    }
+
+    /// What a zone's forecast work produced this reconcile.
+    public struct Result: Sendable {
+        public var forecast: Forecast?
+        public var fittedAt: Date?
+        public var refitted: Bool
+        public var fitSeconds: Double?
+        public var observedLoad: Double?
+        public var observedAt: Date?
+        public var problem: String?
+    }
+
+    /// The history of one zone: the whole `history` span (for a fit) or only the last few steps.
+    func history(plan: ZonePlan.Spec, zone: ZonePlan.Zone, now: Date, span: Int64) async throws -> TimeSeries {
+        let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
+        if let cm = plan.forecast?.source?.configMap {
+            let source = ConfigMapSource(client: client, namespace: cm.namespace ?? "", name: cm.name ?? "")
+            return try await source.series(key: zone.load?.configMapKey ?? zone.name ?? "")
+        }
+        if let prom = plan.forecast?.source?.prometheus, let url = prom.url {
+            let end = Int64(now.timeIntervalSince1970) / step * step
+            return try await PrometheusSource(url: url).queryRange(zone.load?.query ?? "", start: end - span, end: end, step: step)
+        }
+        throw HistorySourceError(source: "spec.forecast.source", problem: "no history source")
+    }
+
+    public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, leadSeconds: Int64, now: Date) async -> Result {
+        let fc = plan.forecast ?? ZonePlan.Forecast()
+        let step = fc.step.flatMap(DurationParser.seconds) ?? 300
+        let span = fc.history.flatMap(DurationParser.seconds) ?? 14 * 86400
+        let horizon = fc.horizon.flatMap(DurationParser.seconds) ?? 7200
+        let seasons = (fc.seasonalities ?? ["1d", "7d"]).compactMap(DurationParser.seconds)
+        let quantile = fc.quantile ?? 0.9
+        let key = "\(planUID)/\(zone.name ?? "")"
+        let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(seasons)|\(quantile)|\(fc.holidays ?? [])|\(span)|\(step)"
+        var result = Result(refitted: false)
+        var series: TimeSeries
+        do { series = try await history(plan: plan, zone: zone, now: now, span: span) } catch {
+            result.problem = "history: \(error)"
+            result.forecast = fitted[key]?.forecast
+            result.fittedAt = fitted[key]?.fittedAt
+            return result
+        }
+        if zip(series.times, series.times.dropFirst()).contains(where: { $0 > $1 }) {
+            let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
+            series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
+        }
+        // The latest finite observation is the observed load, when it is recent (two steps).
+        if let i = series.values.lastIndex(where: { $0.isFinite }) {
+            let at = Date(timeIntervalSince1970: Double(series.times[i]))
+            result.observedAt = at
+            if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
+        }
+        if let previous = fitted[key], previous.fingerprint == fingerprint, now.timeIntervalSince(previous.fittedAt) < Double(step) {
+            result.forecast = previous.forecast
+            result.fittedAt = previous.fittedAt
+            return result
+        }
+        // Fit on the last `history` of it, far enough ahead to cover the lead window from now.
+        let end = series.times.last ?? Int64(now.timeIntervalSince1970)
+        let first = series.times.firstIndex { $0 > end - span } ?? 0
+        let trimmed = TimeSeries(times: Array(series.times[first...]), values: Array(series.values[first...]))
+        let ahead = max(0, Int64(now.timeIntervalSince1970) - end) + horizon + leadSeconds
+        let request = ForecastRequest(seasons: seasons, horizon: (ahead + step - 1) / step * step, quantiles: [quantile], holidays: fc.holidays ?? [])
+        let forecaster = self.forecaster
+        let started = DispatchTime.now().uptimeNanoseconds
+        let outcome: Swift.Result<Forecast, Error> = await withCheckedContinuation { c in
+            let thread = Thread { c.resume(returning: Swift.Result { try forecaster.forecast(trimmed, request: request) }) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        switch outcome {
+        case .success(let f):
+            if let bad = f.mean.firstIndex(where: { !$0.isFinite }) {
+                result.problem = "the forecast has a non-finite value at step \(bad)"
+            } else {
+                fitted[key] = FittedForecast(fingerprint: fingerprint, fittedAt: now, forecast: f, fitSeconds: seconds)
+                result.forecast = f
+                result.fittedAt = now
+                result.refitted = true
+                result.fitSeconds = seconds
+            }
+        case .failure(let e):
+            result.problem = "forecast: \(e)"
+            result.forecast = fitted[key]?.forecast
+            result.fittedAt = fitted[key]?.fittedAt
+        }
+        return result
+    }
+
+    /// Forgets a plan's fits (the plan was deleted).
+    public func forget(planUID: String) {
+        fitted = fitted.filter { !$0.key.hasPrefix("\(planUID)/") }
+    }
+}

@@ -1,0 +1,217 @@
+import CapacityPlanning
+import Forecasting
+import ForesightAPI
+import Foundation
+import KubernetesCore
+
+/// What the forecast of one zone says about the coming lead window.
+public struct ZoneOutlook: Sendable, Equatable {
+    /// The chosen quantile of the peak over the window (now … now + horizon + lead time).
+    public var peakQuantile: Double
+    /// The mean forecast at that peak.
+    public var peakMean: Double
+    public var peakAt: Date
+    public var model: String
+    /// The engine's own backtest of this fit: MASE, MAPE, coverage of its 90 % interval.
+    public var accuracy: Forecast.Accuracy
+    public var fittedAt: Date
+}
+
+/// One Deployment of a zone, as the planner sees it.
+public struct ZoneWorkload: Sendable, Equatable {
+    public var namespace: String
+    public var name: String
+    public var replicas: Int
+    /// What one pod of it requests.
+    public var perPod: Resources
+    public var priorityClassName: String?
+    /// The HPA scaling it, if any: its name, its minReplicas now, and the user's own minReplicas
+    /// when Foresight raised it (from the HPA's annotation).
+    public var hpa: HPA?
+
+    public struct HPA: Sendable, Equatable {
+        public var name: String
+        public var minReplicas: Int
+        public var maxReplicas: Int
+        public var userMinReplicas: Int?
+    }
+
+    public var key: String { "\(namespace)/\(name)" }
+}
+
+/// Everything the planner needs about one zone this reconcile.
+public struct ZoneSnapshot: Sendable, Equatable {
+    public var name: String
+    public var outlook: ZoneOutlook?
+    /// The latest observed load, when it is recent.
+    public var observedLoad: Double?
+    /// Why there is no usable forecast, or why it is not trusted (empty when it is).
+    public var forecastProblem: String?
+    public var workloads: [ZoneWorkload]
+    /// Problems that forbid scaling this zone (a Deployment claimed by two zones, ...).
+    public var blockers: [String]
+}
+
+/// The node pool the zones share (the plan's first pool).
+public struct PoolSnapshot: Sendable, Equatable {
+    public var name: String
+    public var currentNodes: Int
+    /// Allocatable of one node minus what DaemonSets take there; nil when no node exists to measure.
+    public var perNode: Resources?
+    public var minNodes: Int
+    public var maxNodes: Int
+}
+
+/// What the planner remembers between reconciles (kept in the plan's status, so a restarted
+/// controller resumes): per zone, the stabilisation history and the last scale-down.
+public struct ZoneMemory: Sendable, Equatable, Codable {
+    public var recommendations: [ScaleDownPolicy.Recommendation]
+    public var lastScaleDown: Double?
+    public init(recommendations: [ScaleDownPolicy.Recommendation] = [], lastScaleDown: Double? = nil) {
+        self.recommendations = recommendations
+        self.lastScaleDown = lastScaleDown
+    }
+}
+
+/// The planner's decision for one zone.
+public struct ZoneDecision: Sendable, Equatable {
+    public var name: String
+    public var requirement: ZoneRequirement
+    /// After stabilisation and stepping.
+    public var required: Int
+    public var allocated: Int
+    public var grantRatio: Double
+    public var memory: ZoneMemory
+    /// Replicas per Deployment (`namespace/name`); a Deployment with an HPA gets them as the HPA's minReplicas.
+    public var replicas: [String: Int]
+    /// Why the zone is sized reactively (forecast missing, stale, or not accurate enough), if it is.
+    public var degraded: String?
+    /// Why the zone is not scaled at all, if it is not.
+    public var blocked: String?
+}
+
+/// The whole decision of one reconcile. Pure data: the reconciler applies it.
+public struct ZonePlanDecision: Sendable, Equatable {
+    public var zones: [ZoneDecision]
+    public var partition: Partition?
+    public var pool: PoolSnapshot?
+    public var desiredNodes: Int?
+}
+
+/// Sizes and partitions a ZonePlan from a snapshot of the world. Pure: the same function serves
+/// the controller and `foresight simulate`.
+public struct ZonePlanPlanner: Sendable {
+    public var zones: [ZonePlan.Zone]
+    public var policy: OverflowPolicy
+    public var scaleDown: ScaleDownPolicy
+    public var generalPurpose: String?
+    public var maximumMASE: Double
+
+    public init(spec: ZonePlan.Spec) {
+        zones = spec.zones ?? []
+        policy = OverflowPolicy(rawValue: spec.overflow?.policy ?? "Strict") ?? .strict
+        scaleDown = ScaleDownPolicy(window: spec.scaleDown?.stabilizationWindow.flatMap(DurationParser.seconds).map(Double.init) ?? 300,
+                                    maxStepPercent: Double(spec.scaleDown?.maxStepPercent ?? 100))
+        generalPurpose = spec.generalPurpose?.zone
+        maximumMASE = spec.forecast?.minimumAccuracy ?? 1.0
+    }
+
+    static func buffer(_ b: IntOrString?) -> Buffer {
+        switch b {
+        case .int(let n)?: return .replicas(n)
+        case .string(let s)? where s.hasSuffix("%"): return .percent(Double(s.dropLast()) ?? 20)
+        case .string(let s)?: return Int(s).map { .replicas($0) } ?? .percent(20)
+        case nil: return .percent(20)
+        }
+    }
+
+    public func plan(snapshots: [ZoneSnapshot], pool: PoolSnapshot?, memory: [String: ZoneMemory], now: Date, seed: UInt64) -> ZonePlanDecision {
+        let t = now.timeIntervalSince1970
+        var decisions: [ZoneDecision] = []
+        var demands: [ZoneDemand] = []
+        for zone in zones {
+            let name = zone.name ?? ""
+            let snap = snapshots.first { $0.name == name } ?? ZoneSnapshot(name: name, outlook: nil, observedLoad: nil, forecastProblem: "no snapshot", workloads: [], blockers: [])
+            let rule = ZoneSizingRule(perReplica: zone.load?.perReplica ?? 1, buffer: Self.buffer(zone.buffer),
+                                      minReplicas: zone.minReplicas ?? 1, maxReplicas: zone.maxReplicas ?? Int.max)
+            var degraded = snap.forecastProblem
+            var peak = snap.outlook?.peakQuantile
+            if let o = snap.outlook, o.accuracy.mase.isFinite, o.accuracy.mase > maximumMASE {
+                degraded = String(format: "forecast MASE %.2f is above the plan's minimumAccuracy %.2f", o.accuracy.mase, maximumMASE)
+            }
+            if degraded != nil { peak = nil }  // reactive: the observed load alone
+            let requirement = rule.requirement(predictedPeak: peak, observedLoad: snap.observedLoad)
+            let current = snap.workloads.reduce(0) { $0 + $1.replicas }
+            let previous = memory[name] ?? ZoneMemory(recommendations: [ScaleDownPolicy.Recommendation(time: t, replicas: current)])
+            let stabilised = scaleDown.decide(required: requirement.replicas, current: current, now: t,
+                                              history: previous.recommendations, lastScaleDown: previous.lastScaleDown)
+            let mem = ZoneMemory(recommendations: stabilised.history, lastScaleDown: stabilised.scaledDown ? t : previous.lastScaleDown)
+            let blocked = snap.blockers.isEmpty ? (snap.workloads.isEmpty ? "selects no Deployment" : nil) : snap.blockers.joined(separator: "; ")
+            decisions.append(ZoneDecision(name: name, requirement: requirement, required: stabilised.replicas, allocated: stabilised.replicas,
+                                          grantRatio: 1, memory: mem, replicas: [:], degraded: degraded, blocked: blocked))
+            // Pods of a zone are as large as its largest Deployment's (a safe bound for packing).
+            let perReplica = snap.workloads.map(\.perPod).max { ($0.cpuMillis, $0.memoryBytes) < ($1.cpuMillis, $1.memoryBytes) } ?? .zero
+            demands.append(ZoneDemand(name: name, priority: zone.priority ?? 0, required: stabilised.replicas,
+                                      minimum: min(zone.minReplicas ?? 1, stabilised.replicas), maximum: zone.maxReplicas ?? Int.max, perReplica: perReplica))
+        }
+        var result = ZonePlanDecision(zones: decisions, partition: nil, pool: pool, desiredNodes: nil)
+        if let pool, let perNode = pool.perNode {
+            let p = partition(zones: demands, pool: NodePoolCapacity(name: pool.name, perNode: perNode, minNodes: pool.minNodes, maxNodes: pool.maxNodes,
+                                                                      currentNodes: pool.currentNodes),
+                              policy: policy, generalPurpose: generalPurpose, seed: seed)
+            result.partition = p
+            result.desiredNodes = p.desiredNodes
+            for i in result.zones.indices {
+                if let g = p.grant(result.zones[i].name) {
+                    result.zones[i].allocated = g.allocated
+                    result.zones[i].grantRatio = g.grantRatio
+                }
+            }
+        }
+        for i in result.zones.indices {
+            let snap = snapshots.first { $0.name == result.zones[i].name }
+            result.zones[i].replicas = split(result.zones[i].allocated, over: snap?.workloads ?? [])
+        }
+        return result
+    }
+
+    /// Splits a zone's replicas over its Deployments by their share of it now (their current
+    /// replicas; equal shares when all are at zero), largest remainder first, each within its
+    /// HPA's maxReplicas when it has one.
+    public func split(_ total: Int, over workloads: [ZoneWorkload]) -> [String: Int] {
+        guard !workloads.isEmpty else { return [:] }
+        let sorted = workloads.sorted { $0.key < $1.key }
+        let weights = sorted.map { Double(max(0, $0.replicas)) }
+        let sum = weights.reduce(0, +)
+        let shares = sum > 0 ? weights.map { $0 / sum } : weights.map { _ in 1 / Double(sorted.count) }
+        var out = [String: Int]()
+        var assigned = 0
+        var remainders: [(String, Double)] = []
+        for (w, share) in zip(sorted, shares) {
+            let exact = Double(total) * share
+            let whole = Int(exact.rounded(.down))
+            out[w.key] = whole
+            assigned += whole
+            remainders.append((w.key, exact - Double(whole)))
+        }
+        for (key, _) in remainders.sorted(by: { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }).prefix(max(0, total - assigned)) { out[key]! += 1 }
+        for w in sorted { if let cap = w.hpa?.maxReplicas { out[w.key] = min(out[w.key]!, cap) } }
+        return out
+    }
+}
+
+extension ZonePlanPlanner {
+    /// The outlook of a forecast for a lead window: the peak of the chosen quantile between `now`
+    /// and `now + window` seconds (the forecast's own times; the first step at or after `now`).
+    public static func outlook(of forecast: Forecast, quantile: Double, now: Date, window: Double, fittedAt: Date) -> ZoneOutlook? {
+        let path = forecast.quantile(quantile) ?? forecast.mean
+        let start = now.timeIntervalSince1970, end = start + window
+        var best: Int?
+        for (i, t) in forecast.times.enumerated() where Double(t) >= start - Double(forecast.step) && Double(t) <= end {
+            if path[i].isFinite, best.map({ path[i] > path[$0] }) ?? true { best = i }
+        }
+        guard let i = best else { return nil }
+        return ZoneOutlook(peakQuantile: path[i], peakMean: forecast.mean[i], peakAt: Date(timeIntervalSince1970: Double(forecast.times[i])),
+                           model: forecast.model, accuracy: forecast.accuracy, fittedAt: fittedAt)
+    }
+}

@@ -1,0 +1,450 @@
+import CapacityPlanning
+import ControllerRuntime
+import Forecasting
+import ForesightAPI
+import Foundation
+import KubernetesClient
+import KubernetesCore
+import Logging
+import Metrics
+
+/// Annotations Foresight writes on objects it changes, so that what it changed is always known.
+public enum ZonePlanAnnotations {
+    /// On an HPA whose minReplicas a plan raised: the user's own minReplicas, given back later.
+    public static let userMinReplicas = "foresight.dev/user-min-replicas"
+    /// On an HPA: the plan that raised it.
+    public static let raisedBy = "foresight.dev/raised-by-zoneplan"
+    /// The finalizer that gives raised HPAs back when a plan is deleted.
+    public static let finalizer = "foresight.dev/zoneplan-cleanup"
+}
+
+/// The caches the ZonePlan reconciler reads (shared informers of the process).
+public struct ZonePlanCaches: Sendable {
+    public var plans: Store<ZonePlan>
+    public var deployments: Store<Deployment>
+    public var autoscalers: Store<HorizontalPodAutoscaler>
+    public var namespaces: Store<Namespace>
+    public var nodes: Store<Node>
+    public var daemonSets: Store<DaemonSet>
+
+    public init(plans: Store<ZonePlan>, deployments: Store<Deployment>, autoscalers: Store<HorizontalPodAutoscaler>, namespaces: Store<Namespace>,
+                nodes: Store<Node>, daemonSets: Store<DaemonSet>) {
+        self.plans = plans
+        self.deployments = deployments
+        self.autoscalers = autoscalers
+        self.namespaces = namespaces
+        self.nodes = nodes
+        self.daemonSets = daemonSets
+    }
+}
+
+/// Makes a ZonePlan so: forecasts each zone, sizes and partitions them by priority
+/// (`ZonePlanPlanner`), scales Deployments (or raises their HPA's minReplicas), keeps each zone's
+/// PriorityClass, sizes the node pool through its scale target, and reports all of it in status,
+/// Events and metrics. `DryRun` computes and reports everything and writes nothing but status;
+/// nothing is written when nothing changed.
+public struct ZonePlanReconciler: Sendable {
+    public let client: KubernetesClient
+    public let caches: ZonePlanCaches
+    public let events: EventRecorder
+    public let forecasts: ZoneForecasts
+    public var clock: @Sendable () -> Date = { Date() }
+    let logger: Logger
+
+    public init(client: KubernetesClient, caches: ZonePlanCaches, events: EventRecorder, forecasts: ZoneForecasts? = nil,
+                logger: Logger = Logger(label: "foresight.zoneplan")) {
+        self.client = client
+        self.caches = caches
+        self.events = events
+        self.forecasts = forecasts ?? ZoneForecasts(client: client)
+        self.logger = logger
+    }
+
+    /// How often a plan is looked at again without any event: its observed load moves on its own.
+    public static let resyncSeconds = 30.0
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileAction {
+        guard let plan = caches.plans.get(key) else { return .awaitChange }
+        let ref = ObjectReference(apiVersion: ZonePlan.resource.apiVersion, kind: "ZonePlan", name: plan.name, uid: plan.metadata.uid)
+        if plan.metadata.deletionTimestamp != nil {
+            try await cleanUp(plan)
+            return .awaitChange
+        }
+        guard let spec = plan.spec else { return .awaitChange }
+        let problems = spec.validate()
+        let now = clock()
+        var conditions = plan.statusConditions
+        let generation = plan.metadata.generation
+        let stamp = Timestamp.format(now)
+        func condition(_ type: String, _ status: Bool?, _ reason: String, _ message: String) {
+            conditions.set(Condition(type: type, status: status.map { $0 ? "True" : "False" } ?? "Unknown", observedGeneration: generation,
+                                     lastTransitionTime: stamp, reason: reason, message: message))
+        }
+        if !problems.isEmpty {
+            let message = problems.map(\.description).joined(separator: "; ")
+            condition("Ready", false, "InvalidSpec", message)
+            let changed = try await writeStatus(plan, [("conditions", try encodeConditions(conditions)), ("observedGeneration", generation.map(JSONValue.int) ?? .null),
+                                                       ("zoneCount", .int(spec.zones?.count ?? 0))])
+            if changed { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
+            return .awaitChange
+        }
+        let enforce = (spec.mode ?? "Enforce") == "Enforce"
+        if enforce && !(plan.metadata.finalizers ?? []).contains(ZonePlanAnnotations.finalizer) {
+            try await client.patch(ZonePlan.self, name: plan.name, body: ["metadata": ["finalizers": .array(((plan.metadata.finalizers ?? []) + [ZonePlanAnnotations.finalizer]).map(JSONValue.string))]])
+        }
+
+        // The world, from the caches.
+        let lead = spec.nodePools?.first?.provisioningLeadTime.flatMap(DurationParser.seconds) ?? 0
+        let horizon = spec.forecast?.horizon.flatMap(DurationParser.seconds) ?? 7200
+        let quantile = spec.forecast?.quantile ?? 0.9
+        let claims = workloadClaims(spec)
+        var snapshots: [ZoneSnapshot] = []
+        var forecastNotes: [String] = []
+        var refits: [String] = []
+        var lastFit: Date?
+        var fitSeconds: [String: Double] = [:]
+        var observedAt: [String: Date] = [:]
+        for zone in spec.zones ?? [] {
+            let name = zone.name ?? ""
+            let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, leadSeconds: lead, now: now)
+            var problem = result.problem
+            var outlook: ZoneOutlook?
+            if let f = result.forecast, let fittedAt = result.fittedAt {
+                outlook = ZonePlanPlanner.outlook(of: f, quantile: quantile, now: now, window: Double(horizon + lead), fittedAt: fittedAt)
+                if outlook == nil { problem = problem ?? "the forecast does not reach the coming \(horizon + lead) s (history ends \(result.observedAt.map(Timestamp.format) ?? "?"))" }
+                lastFit = max(lastFit ?? fittedAt, fittedAt)
+            } else if problem == nil {
+                problem = "no forecast"
+            }
+            if result.observedLoad == nil && problem == nil {
+                problem = "no observation in the last two steps (latest \(result.observedAt.map(Timestamp.format) ?? "none"))"
+            }
+            if let p = problem { forecastNotes.append("\(name): \(p)") }
+            if result.refitted { refits.append(name); fitSeconds[name] = result.fitSeconds }
+            observedAt[name] = result.observedAt
+            let mine = claims.filter { $0.value.contains(name) }
+            var blockers: [String] = []
+            for (deployment, zones) in mine where zones.count > 1 {
+                blockers.append("Deployment \(deployment) is selected by zones \(zones.sorted().joined(separator: ", "))")
+            }
+            snapshots.append(ZoneSnapshot(name: name, outlook: outlook, observedLoad: result.observedLoad, forecastProblem: problem,
+                                          workloads: workloads(of: zone), blockers: blockers.sorted()))
+        }
+        let pool = poolSnapshot(spec)
+        let memory = decodeMemory(plan.status)
+        let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
+        let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
+
+        // Act (Enforce only).
+        var actions: [String] = []
+        var actionErrors: [String] = []
+        if enforce {
+            for zone in decision.zones where zone.blocked == nil {
+                for w in snapshots.first(where: { $0.name == zone.name })?.workloads ?? [] {
+                    guard let target = zone.replicas[w.key] else { continue }
+                    do {
+                        if let a = try await apply(w, replicas: target, plan: plan.name) { actions.append("\(zone.name): \(a)") }
+                    } catch {
+                        actionErrors.append("\(w.key): \(error)")
+                    }
+                }
+            }
+            for zone in spec.zones ?? [] {
+                if let pc = zone.priorityClassName, !pc.isEmpty {
+                    do { if let a = try await ensurePriorityClass(pc, value: zone.priority ?? 0, plan: plan.name) { actions.append(a) } } catch {
+                        actionErrors.append("PriorityClass \(pc): \(error)")
+                    }
+                }
+            }
+        }
+        var poolProblem: String?
+        var poolCurrent: Int?
+        if let poolSpec = spec.nodePools?.first, let desired = decision.desiredNodes {
+            do {
+                let (current, action) = try await sizePool(poolSpec, desired: desired, write: enforce)
+                poolCurrent = current
+                if let action { actions.append(action) }
+            } catch {
+                poolProblem = "\(error)"
+            }
+        }
+
+        // Status.
+        var zonesStatus: [JSONValue] = []
+        for (zone, snap) in zip(decision.zones, snapshots) {
+            var entry: [(String, JSONValue)] = [("name", .string(zone.name))]
+            if let o = snap.observedLoad { entry.append(("observedLoad", .double(rounded(o)))) }
+            if let o = snap.outlook {
+                entry.append(("predictedLoad", .object([("mean", .double(rounded(o.peakMean))), ("quantile", .double(rounded(o.peakQuantile))),
+                                                       ("peakAt", .string(Timestamp.format(o.peakAt)))])))
+                entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(o.accuracy.mape))),
+                                                           ("intervalCoverage", .double(rounded(o.accuracy.intervalCoverage))),
+                                                           ("window", .string("\(o.accuracy.origins) inner day-ahead origins of the last fit"))])))
+                entry.append(("model", .string(o.model)))
+            }
+            entry.append(("requiredReplicas", .int(zone.required)))
+            entry.append(("allocatedReplicas", .int(zone.allocated)))
+            entry.append(("grantRatio", .double(rounded(zone.grantRatio))))
+            entry.append(("sizedBy", .string(zone.degraded != nil ? "Observed" : zone.requirement.basis.rawValue)))
+            var messages: [String] = []
+            if let b = zone.blocked { messages.append("not scaled: \(b)") }
+            if let d = zone.degraded { messages.append("reactive sizing: \(d)") }
+            for w in snap.workloads where w.priorityClassName != nil || (spec.zones?.first { $0.name == zone.name }?.priorityClassName) != nil {
+                let wanted = spec.zones?.first { $0.name == zone.name }?.priorityClassName
+                if let wanted, w.priorityClassName != wanted { messages.append("Deployment \(w.key) does not use the zone's PriorityClass \(wanted)") }
+            }
+            if !messages.isEmpty { entry.append(("message", .string(messages.joined(separator: "; ")))) }
+            entry.append(("stabilization", try encode(zone.memory)))
+            zonesStatus.append(.object(entry))
+        }
+        var pools: [JSONValue] = []
+        if let p = spec.nodePools?.first {
+            var entry: [(String, JSONValue)] = [("name", .string(p.name ?? ""))]
+            entry.append(("currentNodes", .int(poolCurrent ?? pool?.currentNodes ?? 0)))
+            if let d = decision.desiredNodes { entry.append(("desiredNodes", .int(d))) }
+            if let m = poolProblem { entry.append(("message", .string(m))) }
+            pools.append(.object(entry))
+        }
+
+        let degradedZones = decision.zones.filter { $0.degraded != nil }
+        let blockedZones = decision.zones.filter { $0.blocked != nil }
+        condition("ForecastReady", forecastNotes.isEmpty, forecastNotes.isEmpty ? "Forecasting" : "ForecastProblems",
+                  forecastNotes.isEmpty ? "every zone has a current forecast" : forecastNotes.joined(separator: "; "))
+        condition("Degraded", !degradedZones.isEmpty, degradedZones.isEmpty ? "Predictive" : "ReactiveFallback",
+                  degradedZones.isEmpty ? "every zone is sized from its forecast" : degradedZones.map { "\($0.name): \($0.degraded!)" }.joined(separator: "; "))
+        if let partition = decision.partition {
+            let short = partition.zones.filter { $0.grantRatio < 1 }
+            condition("CapacitySufficient", partition.capacitySufficient,
+                      partition.capacitySufficient ? "Fits" : "Overflow",
+                      partition.capacitySufficient ? "node pool \(pool?.name ?? "") holds every zone with \(partition.desiredNodes) nodes"
+                        : "demand needs \(partition.nodesNeeded) nodes, maxNodes is \(pool?.maxNodes ?? 0); \(spec.overflow?.policy ?? "Strict") granted " +
+                          short.map { "\($0.name) \($0.allocated)/\($0.required)" }.joined(separator: ", "))
+        } else {
+            condition("CapacitySufficient", nil, "NoNodePool", spec.nodePools?.isEmpty ?? true ? "the plan has no node pool" : "no node of pool \(spec.nodePools?.first?.name ?? "") to measure")
+        }
+        let readyProblems = blockedZones.map { "\($0.name): \($0.blocked!)" } + actionErrors + (poolProblem.map { ["node pool: \($0)"] } ?? [])
+        condition("Ready", readyProblems.isEmpty, readyProblems.isEmpty ? (enforce ? "Enforced" : "DryRun") : "PartlyApplied",
+                  readyProblems.isEmpty ? (enforce ? "replicas and nodes follow the plan" : "planned and reported; DryRun changes nothing") : readyProblems.joined(separator: "; "))
+
+        var status: [(String, JSONValue)] = [("observedGeneration", generation.map(JSONValue.int) ?? .null),
+                                             ("conditions", try encodeConditions(conditions)), ("zoneCount", .int(spec.zones?.count ?? 0)),
+                                             ("zones", .array(zonesStatus)), ("nodePools", .array(pools)), ("overflowSeed", .string(String(seed)))]
+        if let lastFit { status.append(("lastForecastTime", .string(Timestamp.format(lastFit)))) }
+        _ = try await writeStatus(plan, status)
+
+        // Events and metrics.
+        let previous = plan.statusConditions
+        for (type, reason) in [("Degraded", "ReactiveFallback"), ("CapacitySufficient", "Overflow")] where conditions[type]?.reason == reason && previous[type]?.reason != reason {
+            await events.record(ref, .warning, reason: reason, message: conditions[type]!.message)
+        }
+        if conditions["Degraded"]?.status == "False" && previous["Degraded"]?.status == "True" {
+            await events.record(ref, .normal, reason: "Recovered", message: "every zone is sized from its forecast again")
+        }
+        if !refits.isEmpty {
+            await events.record(ref, .normal, reason: "ForecastRefit", message: "refitted " + refits.map { String(format: "%@ (%.2f s)", $0, fitSeconds[$0] ?? 0) }.joined(separator: ", "))
+        }
+        for a in actions { await events.record(ref, .normal, reason: enforce ? "Scaled" : "WouldScale", message: a) }
+        for e in actionErrors { await events.record(ref, .warning, reason: "ScaleFailed", message: e) }
+        record(metrics: decision, snapshots: snapshots, pool: spec.nodePools?.first?.name, current: poolCurrent ?? pool?.currentNodes, fitSeconds: fitSeconds)
+        if !actions.isEmpty { logger.info("ZonePlan \(plan.name): \(actions.joined(separator: "; "))") }
+        return .requeue(after: Self.resyncSeconds)
+    }
+
+    // MARK: the world
+
+    /// Which zones select each Deployment (`namespace/name` → zone names).
+    func workloadClaims(_ spec: ZonePlan.Spec) -> [String: [String]] {
+        var claims: [String: [String]] = [:]
+        for zone in spec.zones ?? [] {
+            for w in workloads(of: zone) { claims[w.key, default: []].append(zone.name ?? "") }
+        }
+        return claims
+    }
+
+    /// The Deployments a zone selects, with their HPAs.
+    func workloads(of zone: ZonePlan.Zone) -> [ZoneWorkload] {
+        let namespaceSelector = zone.workloads?.namespaceSelector
+        let selector = zone.workloads?.selector ?? LabelSelector()
+        let namespaces: Set<String>? = namespaceSelector.map { sel in Set(caches.namespaces.list().filter { sel.matches($0.metadata.labels) }.map(\.name)) }
+        let hpas = caches.autoscalers.list()
+        return caches.deployments.list().filter { d in
+            (namespaces?.contains(d.metadata.namespace ?? "") ?? true) && selector.matches(d.metadata.labels) && d.metadata.deletionTimestamp == nil
+        }.map { d in
+            let requests = d.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
+            let hpa = hpas.first { Self.scales($0, d) }
+            return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: d.spec?.replicas ?? 1,
+                                perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
+                                priorityClassName: d.spec?.template?.spec?.priorityClassName,
+                                hpa: hpa.map { h in
+                                    ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
+                                                     userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) })
+                                })
+        }.sorted { $0.key < $1.key }
+    }
+
+    /// Whether `hpa` scales Deployment `d`.
+    static func scales(_ hpa: HorizontalPodAutoscaler, _ d: Deployment) -> Bool {
+        guard let target = hpa.spec?.scaleTargetRef, hpa.metadata.namespace == d.metadata.namespace else { return false }
+        return target.kind == "Deployment" && target.name == d.name
+    }
+
+    /// The first pool's nodes and what one of them offers (allocatable minus DaemonSet requests).
+    func poolSnapshot(_ spec: ZonePlan.Spec) -> PoolSnapshot? {
+        guard let p = spec.nodePools?.first else { return nil }
+        let selector = p.nodeSelector ?? LabelSelector()
+        let nodes = caches.nodes.list().filter { selector.matches($0.metadata.labels) }.sorted { $0.name < $1.name }
+        var perNode: Resources?
+        if let node = nodes.first(where: \.isReady) ?? nodes.first, let alloc = node.status?.allocatable {
+            var free = Resources(cpuMillis: Int64(Quantity.millis(alloc["cpu"]) ?? 0), memoryBytes: Quantity.bytes(alloc["memory"]) ?? 0)
+            for ds in caches.daemonSets.list() {
+                let sel = ds.spec?.template?.spec?.nodeSelector ?? [:]
+                guard sel.allSatisfy({ node.metadata.labels?[$0.key] == $0.value }) else { continue }
+                let r = ds.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
+                free = free - Resources(cpuMillis: r.cpuMillis, memoryBytes: r.memoryBytes)
+            }
+            perNode = free
+        }
+        return PoolSnapshot(name: p.name ?? "", currentNodes: nodes.count, perNode: perNode, minNodes: p.minNodes ?? 0, maxNodes: p.maxNodes ?? Int.max)
+    }
+
+    // MARK: effects
+
+    /// Sets a Deployment's replicas: through its HPA's minReplicas when it has one (remembering
+    /// the user's value), else through its scale subresource. Returns what it did, or nil.
+    func apply(_ w: ZoneWorkload, replicas: Int, plan: String) async throws -> String? {
+        if let hpa = w.hpa {
+            let user = hpa.userMinReplicas ?? hpa.minReplicas
+            if replicas > user {
+                guard hpa.minReplicas != replicas || hpa.userMinReplicas == nil else { return nil }
+                try await client.patch(HorizontalPodAutoscaler.self, namespace: w.namespace, name: hpa.name, body: [
+                    "metadata": ["annotations": [.init(ZonePlanAnnotations.userMinReplicas): .string(String(user)), .init(ZonePlanAnnotations.raisedBy): .string(plan)]],
+                    "spec": ["minReplicas": .int(replicas)],
+                ])
+                return "HPA \(w.namespace)/\(hpa.name) minReplicas \(hpa.minReplicas) → \(replicas) (the user's \(user) kept in \(ZonePlanAnnotations.userMinReplicas))"
+            }
+            guard hpa.userMinReplicas != nil else { return nil }
+            try await giveBack(namespace: w.namespace, hpa: hpa.name, user: user)
+            return "HPA \(w.namespace)/\(hpa.name) minReplicas given back (\(user))"
+        }
+        guard replicas != w.replicas else { return nil }
+        try await client.setScale(Deployment.resource, namespace: w.namespace, name: w.name, replicas: replicas)
+        return "Deployment \(w.key) \(w.replicas) → \(replicas)"
+    }
+
+    func giveBack(namespace: String, hpa: String, user: Int) async throws {
+        try await client.patch(HorizontalPodAutoscaler.self, namespace: namespace, name: hpa, body: [
+            "metadata": ["annotations": [.init(ZonePlanAnnotations.userMinReplicas): .null, .init(ZonePlanAnnotations.raisedBy): .null]],
+            "spec": ["minReplicas": .int(user)],
+        ])
+    }
+
+    /// Creates the zone's PriorityClass when it is missing. An existing one with another value is
+    /// reported (a PriorityClass's value cannot be changed).
+    func ensurePriorityClass(_ name: String, value: Int, plan: String) async throws -> String? {
+        if let existing = try await client.getIfExists(PriorityClass.self, name: name) {
+            if existing.value != value { throw ZonePlanError("PriorityClass \(name) exists with value \(existing.value ?? 0), not the zone's priority \(value); its value cannot be changed") }
+            return nil
+        }
+        try await client.create(PriorityClass.self, body: ["apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                                           "metadata": ["name": .string(name), "labels": ["app.kubernetes.io/managed-by": "foresight"]],
+                                                           "value": .int(value), "description": .string("Priority of ZonePlan \(plan)'s zone (kept by Foresight)")])
+        return "PriorityClass \(name) created with value \(value)"
+    }
+
+    /// Reads the pool's size through its scale target and writes the desired one (when `write`).
+    func sizePool(_ pool: ZonePlan.NodePool, desired: Int, write: Bool) async throws -> (Int, String?) {
+        guard let ref = pool.scaleTargetRef, let apiVersion = ref.apiVersion, let kind = ref.kind, let name = ref.name else {
+            throw ZonePlanError("spec.nodePools[0].scaleTargetRef is incomplete")
+        }
+        let resource = try await client.restMapper.resource(apiVersion: apiVersion, kind: kind, using: client)
+        guard try await client.restMapper.subresources(of: resource, using: client).contains("scale") else {
+            throw ZonePlanError("\(kind) \(resource.apiVersion) has no scale subresource")
+        }
+        let scale = try await client.getScale(resource, namespace: ref.namespace, name: name)
+        let current = scale.spec.replicas ?? 0
+        guard write, current != desired else { return (current, current != desired ? "node pool \(pool.name ?? "") \(current) → \(desired) nodes" : nil) }
+        try await client.setScale(resource, namespace: ref.namespace, name: name, replicas: desired)
+        return (current, "node pool \(pool.name ?? "") \(current) → \(desired) nodes")
+    }
+
+    /// A deleted plan gives back every HPA minReplicas it raised, then releases its finalizer.
+    func cleanUp(_ plan: ZonePlan) async throws {
+        guard (plan.metadata.finalizers ?? []).contains(ZonePlanAnnotations.finalizer) else { return }
+        for hpa in caches.autoscalers.list() where hpa.metadata.annotations?[ZonePlanAnnotations.raisedBy] == plan.name {
+            if let user = hpa.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap({ Int($0) }) {
+                try await giveBack(namespace: hpa.metadata.namespace ?? "", hpa: hpa.name, user: user)
+                logger.info("ZonePlan \(plan.name) deleted: HPA \(hpa.metadata.namespace ?? "")/\(hpa.name) minReplicas given back (\(user))")
+            }
+        }
+        await forecasts.forget(planUID: plan.metadata.uid ?? plan.name)
+        let rest = (plan.metadata.finalizers ?? []).filter { $0 != ZonePlanAnnotations.finalizer }
+        try await client.patch(ZonePlan.self, name: plan.name, type: .json, body: [
+            ["op": "test", "path": "/metadata/resourceVersion", "value": .string(plan.metadata.resourceVersion ?? "")],
+            ["op": "replace", "path": "/metadata/finalizers", "value": .array(rest.map(JSONValue.string))],
+        ])
+    }
+
+    // MARK: status
+
+    /// Writes the status when it differs from what the plan has; returns whether it wrote.
+    func writeStatus(_ plan: ZonePlan, _ fields: [(String, JSONValue)]) async throws -> Bool {
+        let desired = JSONValue.object(fields)
+        if let current = plan.status, sameStatus(current, desired) { return false }
+        try await client.patchStatus(ZonePlan.self, name: plan.name, status: desired)
+        return true
+    }
+
+    func sameStatus(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        guard case .object(let bf) = b else { return false }
+        for (k, v) in bf where a[k] != v { return false }
+        return true
+    }
+
+    func encodeConditions(_ c: [Condition]) throws -> JSONValue { try encode(c) }
+
+    func encode<T: Encodable>(_ v: T) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(v)) }
+
+    func decodeMemory(_ status: JSONValue?) -> [String: ZoneMemory] {
+        guard case .array(let zones)? = status?["zones"] else { return [:] }
+        var out: [String: ZoneMemory] = [:]
+        for z in zones {
+            guard let name = z["name"]?.stringValue, let m = z["stabilization"],
+                  let data = try? m.serialized(), let memory = try? JSONDecoder().decode(ZoneMemory.self, from: data) else { continue }
+            out[name] = memory
+        }
+        return out
+    }
+
+    /// The overflow draw's seed: from the plan's uid, kept in status from then on.
+    func seedFor(_ plan: ZonePlan) -> UInt64 {
+        var h: UInt64 = 1469598103934665603
+        for b in (plan.metadata.uid ?? plan.name).utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
+        return h
+    }
+
+    func rounded(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+
+    func record(metrics d: ZonePlanDecision, snapshots: [ZoneSnapshot], pool: String?, current: Int?, fitSeconds: [String: Double]) {
+        for (z, s) in zip(d.zones, snapshots) {
+            if let o = s.observedLoad { Gauge(label: "foresight_zone_load", dimensions: [("zone", z.name), ("kind", "observed")]).record(o) }
+            if let o = s.outlook {
+                Gauge(label: "foresight_zone_load", dimensions: [("zone", z.name), ("kind", "predicted")]).record(o.peakMean)
+                Gauge(label: "foresight_zone_load", dimensions: [("zone", z.name), ("kind", "quantile")]).record(o.peakQuantile)
+            }
+            Gauge(label: "foresight_zone_replicas", dimensions: [("zone", z.name), ("kind", "required")]).record(z.required)
+            Gauge(label: "foresight_zone_replicas", dimensions: [("zone", z.name), ("kind", "allocated")]).record(z.allocated)
+            Gauge(label: "foresight_zone_grant_ratio", dimensions: [("zone", z.name)]).record(z.grantRatio)
+            Gauge(label: "foresight_zone_degraded", dimensions: [("zone", z.name)]).record(z.degraded == nil ? 0 : 1)
+        }
+        for (_, seconds) in fitSeconds { Metrics.Timer(label: "foresight_forecast_fit_seconds", preferredDisplayUnit: .seconds).recordSeconds(seconds) }
+        if let pool {
+            if let current { Gauge(label: "foresight_nodepool_nodes", dimensions: [("pool", pool), ("kind", "current")]).record(current) }
+            if let desired = d.desiredNodes { Gauge(label: "foresight_nodepool_nodes", dimensions: [("pool", pool), ("kind", "desired")]).record(desired) }
+        }
+    }
+}
+
+public struct ZonePlanError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import KubernetesClient
+import KubernetesCore
+import Testing
+
+/// A load trace for a ConfigMap: `days` of 5-minute steps ending at `now`, a daily bump that
+/// peaks `peakAhead` seconds after `now` (so the coming hours rise while the load now is low).
+func risingTraceCSV(now: Date, days: Int, base: Double, amplitude: Double, peakAhead: Double, noiseSeed: UInt64) -> String {
+    let step = 300.0
+    let end = (now.timeIntervalSince1970 / step).rounded(.down) * step
+    let peakTimeOfDay = (end + peakAhead).truncatingRemainder(dividingBy: 86400)
+    var rng = noiseSeed
+    var lines = ["timestamp,value"]
+    var t = end - Double(days) * 86400
+    while t <= end {
+        var d = abs(t.truncatingRemainder(dividingBy: 86400) - peakTimeOfDay) / 3600
+        d = min(d, 24 - d)
+        rng = rng &* 6364136223846793005 &+ 1442695040888963407
+        let noise = (Double(rng >> 33) / Double(1 << 31) - 0.5) * 0.04 * (base + amplitude)
+        lines.append("\(Int64(t)),\(String(format: "%.1f", max(0, base + amplitude * exp(-d * d / (2 * 0.75 * 0.75)) + noise)))")
+        t += step
+    }
+    return lines.joined(separator: "\n")
+}
+
+extension EndToEnd {
+/// ZonePlans on the real control plane, through kubectl, with simulated nodes and a NodePool.
+@Suite struct ZonePlanScenarioTests {
+    func startController(_ name: String) throws -> BackgroundProcess {
+        try BackgroundProcess(Cluster.binary("foresight"), [
+            "run", "--kubeconfig", Cluster.controllerKubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
+            "--identity", name, "--metrics-address", "127.0.0.1:0",
+        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(name)")
+    }
+
+    func jsonpath(_ kind: String, _ name: String, _ path: String, namespace: String? = nil) throws -> String {
+        var args = ["get", kind, name, "-o", "jsonpath={\(path)}"]
+        if let namespace { args += ["-n", namespace] }
+        return try Cluster.kubectl(args, allowFailure: true).out
+    }
+
+    /// Three zones whose coming hours rise: replicas and nodes are raised while the observed load
+    /// is still low; then the pool's maximum is cut below the demand and the overflow policy shows.
+    @Test func zonesAndThePoolRiseAheadOfTheLoadThenOverflowIsReported() async throws {
+        try Cluster.installManifests()
+        let run = "zp-\(UUID().uuidString.prefix(5).lowercased())"
+        let ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
+            "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
+        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
+        let controller = try startController(run)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+            controller.stop()
+            simulator.stop()
+            Cluster.deleteNamespace(ns)
+            _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
+            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-checkout", "--wait=false"], allowFailure: true)
+        }
+        let now = Date()
+        let csv = [
+            "checkout": risingTraceCSV(now: now, days: 15, base: 50, amplitude: 950, peakAhead: 100 * 60, noiseSeed: 1),
+            "search": risingTraceCSV(now: now, days: 15, base: 100, amplitude: 400, peakAhead: 100 * 60, noiseSeed: 2),
+            "batch": risingTraceCSV(now: now, days: 15, base: 200, amplitude: 0, peakAhead: 0, noiseSeed: 3),
+        ]
+        var configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: load-history, namespace: \(ns)}\ndata:\n"
+        for (k, v) in csv.sorted(by: { $0.key < $1.key }) { configMap += "  \(k): |\n" + v.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n" }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMap)
+        var objects = """
+        apiVersion: simulator.foresight.dev/v1alpha1
+        kind: NodePool
+        metadata: {name: \(run), namespace: \(ns)}
+        spec: {replicas: 1, labels: {pool: \(run)}}
+        """
+        for (name, cpu) in [("checkout", "1"), ("search", "500m"), ("batch", "250m")] {
+            objects += """
+
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: \(name), namespace: \(ns), labels: {tier: \(name)}}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: \(name)}}
+              template:
+                metadata: {labels: {app: \(name)}}
+                spec:
+                  nodeSelector: {pool: \(run)}
+                  terminationGracePeriodSeconds: 1
+                  containers: [{name: c, image: nginx, resources: {requests: {cpu: "\(cpu)", memory: 64Mi}}}]
+            """
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(run)}
+        spec:
+          mode: Enforce
+          nodePools:
+          - name: general
+            nodeSelector: {matchLabels: {pool: \(run)}}
+            scaleTargetRef: {apiVersion: simulator.foresight.dev/v1alpha1, kind: NodePool, namespace: \(ns), name: \(run)}
+            minNodes: 1
+            maxNodes: 8
+            provisioningLeadTime: 5m
+          forecast:
+            source: {configMap: {namespace: \(ns), name: load-history}}
+            history: 14d
+            horizon: 2h
+            step: 5m
+            seasonalities: [1d]
+            quantile: 0.9
+          zones:
+          - name: checkout
+            priority: 1000
+            priorityClassName: \(run)-checkout
+            workloads:
+              namespaceSelector: {matchLabels: {team: \(run)}}
+              selector: {matchLabels: {tier: checkout}}
+            load: {perReplica: 50}
+            buffer: 20%
+            minReplicas: 2
+            maxReplicas: 60
+          - name: search
+            priority: 100
+            workloads: {selector: {matchLabels: {tier: search}}, namespaceSelector: {matchLabels: {team: \(run)}}}
+            load: {perReplica: 100}
+            buffer: 20%
+            minReplicas: 1
+            maxReplicas: 20
+          - name: batch
+            priority: 10
+            workloads: {selector: {matchLabels: {tier: batch}}, namespaceSelector: {matchLabels: {team: \(run)}}}
+            load: {perReplica: 200}
+            buffer: 0
+            minReplicas: 1
+            maxReplicas: 4
+          generalPurpose: {zone: batch}
+          overflow: {policy: Strict}
+          scaleDown: {stabilizationWindow: 10m, maxStepPercent: 50}
+        """)
+        let client = try Cluster.admin()
+        // The forecast sees the peak 100 minutes ahead: checkout is raised far above what its load now needs.
+        let checkout = try await Cluster.eventually(timeout: 120) { () async throws -> Int? in
+            let r = try await client.get(Deployment.self, namespace: ns, name: "checkout").spec?.replicas ?? 0
+            return r >= 15 ? r : nil
+        }
+        let observed = Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].observedLoad")) ?? -1
+        let quantile = Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].predictedLoad.quantile")) ?? -1
+        let peakAt = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].predictedLoad.peakAt")
+        print("checkout: observed load \(observed), predicted peak (q0.9) \(quantile) at \(peakAt), replicas \(checkout)")
+        #expect(observed >= 0 && observed < 300, "the load now is still low")
+        #expect(Int((observed / 50).rounded(.up)) < checkout, "replicas are above what the observed load needs: sized ahead")
+        #expect(quantile > 700)
+        if let peak = Timestamp.parse(peakAt) { #expect(peak > now.addingTimeInterval(30 * 60), "the peak is ahead, not now") }
+        #expect(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].sizedBy") == "Predicted")
+        // The pool grows to hold the zones, and nodes join.
+        let desired = try await Cluster.eventually(timeout: 60) { () throws -> Int? in
+            let d = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? 0
+            return d >= 3 ? d : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.nodePools[0].desiredNodes") == "\(desired)")
+        _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
+            try await client.list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.filter(\.isReady).count == desired ? true : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"CapacitySufficient\")].status") == "True")
+        let conditions = try jsonpath("zoneplan", run, ".status.conditions")
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Ready\")].status") == "True", "\(conditions)")
+        #expect(try jsonpath("priorityclass", "\(run)-checkout", ".value") == "1000", "the zone's PriorityClass is created")
+        let described = try Cluster.kubectl(["describe", "zoneplan", run]).out
+        #expect(described.contains("ForecastRefit") && described.contains("Scaled"), "kubectl describe tells the story: \(described.suffix(1500))")
+
+        // Demand beyond maxNodes: Strict keeps checkout whole and cuts the lowest priority.
+        try Cluster.kubectl(["patch", "zoneplan", run, "--type", "json", "-p", #"[{"op":"replace","path":"/spec/nodePools/0/maxNodes","value":2}]"#])
+        _ = try await Cluster.eventually(timeout: 60) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"CapacitySufficient\")].reason") == "Overflow" ? true : nil
+        }
+        let ratios = try jsonpath("zoneplan", run, ".status.zones[*].grantRatio").split(separator: " ").compactMap { Double($0) }
+        print("grant ratios with maxNodes 2 (checkout, search, batch): \(ratios)")
+        #expect(ratios.count == 3)
+        #expect(ratios.contains { $0 < 1 }, "someone is cut")
+        #expect(ratios[0] >= ratios[1] && ratios[1] >= ratios[2], "by priority")
+        _ = try await Cluster.eventually(timeout: 60) { () throws -> Bool? in try jsonpath("nodepool", run, ".spec.replicas", namespace: ns) == "2" ? true : nil }
+        #expect(try Cluster.kubectl(["get", "zoneplan", run]).out.contains(run))
+    }
+}
+}
