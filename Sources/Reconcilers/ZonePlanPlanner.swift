@@ -67,9 +67,14 @@ public struct PoolSnapshot: Sendable, Equatable {
 public struct ZoneMemory: Sendable, Equatable, Codable {
     public var recommendations: [ScaleDownPolicy.Recommendation]
     public var lastScaleDown: Double?
-    public init(recommendations: [ScaleDownPolicy.Recommendation] = [], lastScaleDown: Double? = nil) {
+    /// The zone's own requirement after stabilisation last time: what stabilisation steps down
+    /// from (not the Deployments' replicas, which may hold leftover capacity of a general-purpose
+    /// zone or an overflow cut).
+    public var lastRequired: Int?
+    public init(recommendations: [ScaleDownPolicy.Recommendation] = [], lastScaleDown: Double? = nil, lastRequired: Int? = nil) {
         self.recommendations = recommendations
         self.lastScaleDown = lastScaleDown
+        self.lastRequired = lastRequired
     }
 }
 
@@ -141,11 +146,14 @@ public struct ZonePlanPlanner: Sendable {
             }
             if degraded != nil { peak = nil }  // reactive: the observed load alone
             let requirement = rule.requirement(predictedPeak: peak, observedLoad: snap.observedLoad)
-            let current = snap.workloads.reduce(0) { $0 + $1.replicas }
-            let previous = memory[name] ?? ZoneMemory(recommendations: [ScaleDownPolicy.Recommendation(time: t, replicas: current)])
-            let stabilised = scaleDown.decide(required: requirement.replicas, current: current, now: t,
+            // Without memory (a new plan), what runs now is taken as the last requirement, so a
+            // restarted plan never sheds capacity before a full stabilisation window has passed.
+            let running = snap.workloads.reduce(0) { $0 + $1.replicas }
+            let previous = memory[name] ?? ZoneMemory(recommendations: [ScaleDownPolicy.Recommendation(time: t, replicas: running)], lastRequired: running)
+            let stabilised = scaleDown.decide(required: requirement.replicas, current: previous.lastRequired ?? running, now: t,
                                               history: previous.recommendations, lastScaleDown: previous.lastScaleDown)
-            let mem = ZoneMemory(recommendations: stabilised.history, lastScaleDown: stabilised.scaledDown ? t : previous.lastScaleDown)
+            let mem = ZoneMemory(recommendations: stabilised.history, lastScaleDown: stabilised.scaledDown ? t : previous.lastScaleDown,
+                                 lastRequired: stabilised.replicas)
             let blocked = snap.blockers.isEmpty ? (snap.workloads.isEmpty ? "selects no Deployment" : nil) : snap.blockers.joined(separator: "; ")
             decisions.append(ZoneDecision(name: name, requirement: requirement, required: stabilised.replicas, allocated: stabilised.replicas,
                                           grantRatio: 1, memory: mem, replicas: [:], degraded: degraded, blocked: blocked))

@@ -135,25 +135,23 @@ public struct ZonePlanReconciler: Sendable {
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
 
-        // Act (Enforce only).
+        // Act: Enforce writes; DryRun says what it would write.
         var actions: [String] = []
         var actionErrors: [String] = []
-        if enforce {
-            for zone in decision.zones where zone.blocked == nil {
-                for w in snapshots.first(where: { $0.name == zone.name })?.workloads ?? [] {
-                    guard let target = zone.replicas[w.key] else { continue }
-                    do {
-                        if let a = try await apply(w, replicas: target, plan: plan.name) { actions.append("\(zone.name): \(a)") }
-                    } catch {
-                        actionErrors.append("\(w.key): \(error)")
-                    }
+        for zone in decision.zones where zone.blocked == nil {
+            for w in snapshots.first(where: { $0.name == zone.name })?.workloads ?? [] {
+                guard let target = zone.replicas[w.key] else { continue }
+                do {
+                    if let a = try await apply(w, replicas: target, plan: plan.name, write: enforce) { actions.append("\(zone.name): \(a)") }
+                } catch {
+                    actionErrors.append("\(w.key): \(error)")
                 }
             }
-            for zone in spec.zones ?? [] {
-                if let pc = zone.priorityClassName, !pc.isEmpty {
-                    do { if let a = try await ensurePriorityClass(pc, value: zone.priority ?? 0, plan: plan.name) { actions.append(a) } } catch {
-                        actionErrors.append("PriorityClass \(pc): \(error)")
-                    }
+        }
+        for zone in spec.zones ?? [] {
+            if let pc = zone.priorityClassName, !pc.isEmpty {
+                do { if let a = try await ensurePriorityClass(pc, value: zone.priority ?? 0, plan: plan.name, write: enforce) { actions.append(a) } } catch {
+                    actionErrors.append("PriorityClass \(pc): \(error)")
                 }
             }
         }
@@ -311,23 +309,23 @@ public struct ZonePlanReconciler: Sendable {
 
     /// Sets a Deployment's replicas: through its HPA's minReplicas when it has one (remembering
     /// the user's value), else through its scale subresource. Returns what it did, or nil.
-    func apply(_ w: ZoneWorkload, replicas: Int, plan: String) async throws -> String? {
+    func apply(_ w: ZoneWorkload, replicas: Int, plan: String, write: Bool) async throws -> String? {
         if let hpa = w.hpa {
             let user = hpa.userMinReplicas ?? hpa.minReplicas
             if replicas > user {
                 guard hpa.minReplicas != replicas || hpa.userMinReplicas == nil else { return nil }
-                try await client.patch(HorizontalPodAutoscaler.self, namespace: w.namespace, name: hpa.name, body: [
+                if write { try await client.patch(HorizontalPodAutoscaler.self, namespace: w.namespace, name: hpa.name, body: [
                     "metadata": ["annotations": [.init(ZonePlanAnnotations.userMinReplicas): .string(String(user)), .init(ZonePlanAnnotations.raisedBy): .string(plan)]],
                     "spec": ["minReplicas": .int(replicas)],
-                ])
+                ]) }
                 return "HPA \(w.namespace)/\(hpa.name) minReplicas \(hpa.minReplicas) → \(replicas) (the user's \(user) kept in \(ZonePlanAnnotations.userMinReplicas))"
             }
             guard hpa.userMinReplicas != nil else { return nil }
-            try await giveBack(namespace: w.namespace, hpa: hpa.name, user: user)
+            if write { try await giveBack(namespace: w.namespace, hpa: hpa.name, user: user) }
             return "HPA \(w.namespace)/\(hpa.name) minReplicas given back (\(user))"
         }
         guard replicas != w.replicas else { return nil }
-        try await client.setScale(Deployment.resource, namespace: w.namespace, name: w.name, replicas: replicas)
+        if write { try await client.setScale(Deployment.resource, namespace: w.namespace, name: w.name, replicas: replicas) }
         return "Deployment \(w.key) \(w.replicas) → \(replicas)"
     }
 
@@ -340,11 +338,12 @@ public struct ZonePlanReconciler: Sendable {
 
     /// Creates the zone's PriorityClass when it is missing. An existing one with another value is
     /// reported (a PriorityClass's value cannot be changed).
-    func ensurePriorityClass(_ name: String, value: Int, plan: String) async throws -> String? {
+    func ensurePriorityClass(_ name: String, value: Int, plan: String, write: Bool) async throws -> String? {
         if let existing = try await client.getIfExists(PriorityClass.self, name: name) {
             if existing.value != value { throw ZonePlanError("PriorityClass \(name) exists with value \(existing.value ?? 0), not the zone's priority \(value); its value cannot be changed") }
             return nil
         }
+        guard write else { return "PriorityClass \(name) with value \(value)" }
         try await client.create(PriorityClass.self, body: ["apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
                                                            "metadata": ["name": .string(name), "labels": ["app.kubernetes.io/managed-by": "foresight"]],
                                                            "value": .int(value), "description": .string("Priority of ZonePlan \(plan)'s zone (kept by Foresight)")])

@@ -147,8 +147,11 @@ extension EndToEnd {
             let r = try await client.get(Deployment.self, namespace: ns, name: "checkout").spec?.replicas ?? 0
             return r >= 15 ? r : nil
         }
-        let observed = Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].observedLoad")) ?? -1
-        let quantile = Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].predictedLoad.quantile")) ?? -1
+        let observedText = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].observedLoad")
+        let quantileText = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].predictedLoad.quantile")
+        print("status zones: \(try jsonpath("zoneplan", run, ".status.zones"))")
+        let observed = Double(observedText) ?? -1
+        let quantile = Double(quantileText) ?? -1
         let peakAt = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"checkout\")].predictedLoad.peakAt")
         print("checkout: observed load \(observed), predicted peak (q0.9) \(quantile) at \(peakAt), replicas \(checkout)")
         #expect(observed >= 0 && observed < 300, "the load now is still low")
@@ -178,12 +181,169 @@ extension EndToEnd {
             try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"CapacitySufficient\")].reason") == "Overflow" ? true : nil
         }
         let ratios = try jsonpath("zoneplan", run, ".status.zones[*].grantRatio").split(separator: " ").compactMap { Double($0) }
-        print("grant ratios with maxNodes 2 (checkout, search, batch): \(ratios)")
-        #expect(ratios.count == 3)
-        #expect(ratios.contains { $0 < 1 }, "someone is cut")
-        #expect(ratios[0] >= ratios[1] && ratios[1] >= ratios[2], "by priority")
+        let allocated = try jsonpath("zoneplan", run, ".status.zones[*].allocatedReplicas").split(separator: " ").compactMap { Int($0) }
+        print("with maxNodes 2 (checkout, search, batch): grant ratios \(ratios), allocated \(allocated)")
+        #expect(ratios.count == 3 && allocated.count == 3)
+        #expect(ratios[0] < 1, "checkout alone needs more than two nodes")
+        #expect(allocated[0] > 10, "the highest priority gets what the pool can hold once the others keep their minimum")
+        #expect(allocated[1] == 1, "Strict: search, below checkout, is cut to its minimum")
+        // batch keeps 2 × 250m: a fragment too small for another 1-CPU checkout or 500m search replica.
+        #expect(allocated[2] <= 2)
+        let message = try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"CapacitySufficient\")].message")
+        #expect(message.contains("maxNodes is 2") && message.contains("Strict granted"), "\(message)")
         _ = try await Cluster.eventually(timeout: 60) { () throws -> Bool? in try jsonpath("nodepool", run, ".spec.replicas", namespace: ns) == "2" ? true : nil }
         #expect(try Cluster.kubectl(["get", "zoneplan", run]).out.contains(run))
+    }
+
+    func configMapYAML(_ ns: String, _ data: [String: String]) -> String {
+        var y = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: load-history, namespace: \(ns)}\ndata:\n"
+        for (k, v) in data.sorted(by: { $0.key < $1.key }) { y += "  \(k): |\n" + v.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n" }
+        return y
+    }
+
+    func plan(_ name: String, ns: String, mode: String, zone: String = "web") -> String {
+        """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(name)}
+        spec:
+          mode: \(mode)
+          forecast:
+            source: {configMap: {namespace: \(ns), name: load-history}}
+            horizon: 1h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+          - name: \(zone)
+            priority: 100
+            priorityClassName: \(name)-web
+            workloads: {namespaceSelector: {matchLabels: {team: \(name)}}, selector: {matchLabels: {tier: web}}}
+            load: {perReplica: 50}
+            buffer: 0
+            minReplicas: 1
+            maxReplicas: 40
+        """
+    }
+
+    /// DryRun writes nothing but the plan's status; Enforce then raises the HPA's minReplicas
+    /// (the Deployment is the HPA's), and deleting the plan gives the user's value back.
+    @Test func dryRunWritesOnlyStatusAndAnHPAIsRaisedThenGivenBack() async throws {
+        try Cluster.installManifests()
+        let run = "zh-\(UUID().uuidString.prefix(5).lowercased())"
+        let ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let controller = try startController(run)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+            controller.stop()
+            Cluster.deleteNamespace(ns)
+            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-web", "--wait=false"], allowFailure: true)
+        }
+        let now = Date()
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": risingTraceCSV(now: now, days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 9)]))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: \(ns), labels: {tier: web}}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]}
+        ---
+        apiVersion: autoscaling/v1
+        kind: HorizontalPodAutoscaler
+        metadata: {name: web, namespace: \(ns)}
+        spec:
+          scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+          minReplicas: 1
+          maxReplicas: 50
+          targetCPUUtilizationPercentage: 70
+        """)
+        func versions() throws -> [String] {
+            [try jsonpath("deployment", "web", ".metadata.resourceVersion", namespace: ns),
+             try jsonpath("hpa", "web", ".metadata.resourceVersion", namespace: ns),
+             try jsonpath("hpa", "web", ".spec.minReplicas", namespace: ns)]
+        }
+        try await Task.sleep(for: .seconds(2))  // let the controllers of the control plane settle the new objects
+        let before = try versions()
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: plan(run, ns: ns, mode: "DryRun"))
+        let required = try await Cluster.eventually(timeout: 90) { () throws -> Int? in
+            Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")).flatMap { $0 >= 10 ? $0 : nil }
+        }
+        try await Task.sleep(for: .seconds(3))
+        #expect(try versions() == before, "DryRun changed no Deployment or HPA")
+        #expect(try Cluster.kubectl(["get", "priorityclass", "\(run)-web"], allowFailure: true).status != 0, "DryRun created no PriorityClass")
+        #expect(try jsonpath("zoneplan", run, ".metadata.finalizers").isEmpty, "DryRun adds no finalizer")
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Ready\")].reason") == "DryRun")
+        let described = try Cluster.kubectl(["describe", "zoneplan", run]).out
+        #expect(described.contains("WouldScale"), "\(described.suffix(800))")
+
+        try Cluster.kubectl(["patch", "zoneplan", run, "--type", "merge", "-p", #"{"spec":{"mode":"Enforce"}}"#])
+        let raised = try await Cluster.eventually(timeout: 60) { () throws -> Int? in
+            Int(try jsonpath("hpa", "web", ".spec.minReplicas", namespace: ns)).flatMap { $0 > 1 ? $0 : nil }
+        }
+        #expect(raised == required)
+        #expect(try jsonpath("hpa", "web", ".metadata.annotations.foresight\\.dev/user-min-replicas", namespace: ns) == "1")
+        #expect(try jsonpath("zoneplan", run, ".metadata.finalizers[0]") == "foresight.dev/zoneplan-cleanup")
+
+        // Deleting the plan gives the HPA back the user's minReplicas, then the plan goes.
+        try Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"])
+        _ = try await Cluster.eventually(timeout: 60) { () throws -> Bool? in
+            try jsonpath("hpa", "web", ".spec.minReplicas", namespace: ns) == "1" ? true : nil
+        }
+        #expect(try jsonpath("hpa", "web", ".metadata.annotations").contains("foresight.dev") == false)
+        _ = try await Cluster.eventually(timeout: 30) { () throws -> Bool? in
+            try Cluster.kubectl(["get", "zoneplan", run], allowFailure: true).status != 0 ? true : nil
+        }
+    }
+
+    /// A zone whose history turns to garbage is sized reactively and says so; fixed, it recovers.
+    @Test func garbageHistoryDegradesToReactiveSizingAndRecovers() async throws {
+        try Cluster.installManifests()
+        let run = "zg-\(UUID().uuidString.prefix(5).lowercased())"
+        let ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let controller = try startController(run)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+            controller.stop()
+            Cluster.deleteNamespace(ns)
+            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-web", "--wait=false"], allowFailure: true)
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": "timestamp,value\nyesterday,lots\n<html>502 Bad Gateway</html>"]))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: \(ns), labels: {tier: web}}
+        spec:
+          replicas: 3
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec: {containers: [{name: c, image: nginx}]}
+        """)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: plan(run, ns: ns, mode: "Enforce"))
+        let degraded = try await Cluster.eventually(timeout: 60) { () throws -> String? in
+            let m = try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Degraded\")].message")
+            return try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Degraded\")].status") == "True" ? m : nil
+        }
+        #expect(degraded.contains("web") && degraded.contains("history"), "the condition names the zone and the problem: \(degraded)")
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"ForecastReady\")].status") == "False")
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].sizedBy") == "Observed")
+        #expect(try Cluster.kubectl(["describe", "zoneplan", run]).out.contains("ReactiveFallback"))
+
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": risingTraceCSV(now: Date(), days: 15, base: 300, amplitude: 0, peakAhead: 0, noiseSeed: 4)]))
+        _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Degraded\")].status") == "False" ? true : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].sizedBy") == "Predicted")
+        let replicas = try await Cluster.eventually(timeout: 30) { () throws -> Int? in
+            Int(try jsonpath("deployment", "web", ".spec.replicas", namespace: ns)).flatMap { $0 >= 6 ? $0 : nil }
+        }
+        #expect(replicas <= 8, "300 ÷ 50 plus the interval")
+        #expect(try Cluster.kubectl(["describe", "zoneplan", run]).out.contains("Recovered"))
     }
 }
 }
