@@ -35,10 +35,16 @@ public typealias IndexFunction<K> = @Sendable (K) -> [String]
 /// changed (including deletions). Until the first list has arrived `hasSynced` is false; after it,
 /// readers should still treat what they read as possibly stale (it is as current as the last event
 /// received). Indexes are kept in step with every change, so `byIndex` never scans the cache.
+///
+/// Layout, for memory at 100,000 pods: objects sit in a slot array (no hash-table slack around
+/// the large values), a dictionary maps each key to its slot, and indexes hold 4-byte slot numbers
+/// rather than keys.
 public final class Store<K: KubernetesResource>: @unchecked Sendable {
     private let lock = NSLock()
-    private var objects: [ObjectKey: K] = [:]
-    private var indexes: [String: [String: Set<ObjectKey>]] = [:]
+    private var slots: ContiguousArray<K?> = []
+    private var freeSlots: [Int32] = []
+    private var slotOf: [ObjectKey: Int32] = [:]
+    private var indexes: [String: [String: Set<Int32>]] = [:]
     private let indexers: [String: IndexFunction<K>]
     private var synced = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -63,13 +69,17 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
         var changes: [InformerEvent<K>] = []
         switch event {
         case .restarted(let all):
-            var fresh: [ObjectKey: K] = [:]
+            var fresh = ContiguousArray<K?>()
             fresh.reserveCapacity(all.count)
+            var freshSlots: [ObjectKey: Int32] = [:]
+            freshSlots.reserveCapacity(all.count)
             for raw in all {
                 let o = transform(raw)
                 let key = o.key
-                fresh[key] = o
-                if let old = objects[key] {
+                if let existing = freshSlots[key] { fresh[Int(existing)] = o; continue }  // a duplicate in the list: the later wins
+                freshSlots[key] = Int32(fresh.count)
+                fresh.append(o)
+                if let old = slotOf[key].flatMap({ slots[Int($0)] }) {
                     if old.metadata.resourceVersion != o.metadata.resourceVersion || o.metadata.resourceVersion == nil {
                         changes.append(.updated(old: old, new: o))
                     }
@@ -77,21 +87,35 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
                     changes.append(.added(o))
                 }
             }
-            for (key, old) in objects where fresh[key] == nil { changes.append(.deleted(old)) }
-            objects = fresh
+            for (key, slot) in slotOf where freshSlots[key] == nil {
+                if let old = slots[Int(slot)] { changes.append(.deleted(old)) }
+            }
+            slots = fresh
+            slotOf = freshSlots
+            freeSlots = []
             rebuildIndexes()
             synced = true
         case .applied(let raw):
             let o = transform(raw)
             let key = o.key
-            let old = objects.updateValue(o, forKey: key)
-            if let old { unindex(old, key: key) }
-            index(o, key: key)
-            changes.append(old.map { .updated(old: $0, new: o) } ?? .added(o))
+            if let slot = slotOf[key], let old = slots[Int(slot)] {
+                unindex(old, slot: slot)
+                slots[Int(slot)] = o
+                index(o, slot: slot)
+                changes.append(.updated(old: old, new: o))
+            } else {
+                let slot: Int32
+                if let reused = freeSlots.popLast() { slot = reused; slots[Int(slot)] = o } else { slot = Int32(slots.count); slots.append(o) }
+                slotOf[key] = slot
+                index(o, slot: slot)
+                changes.append(.added(o))
+            }
         case .deleted(let raw):
             let key = raw.key
-            if let old = objects.removeValue(forKey: key) {
-                unindex(old, key: key)
+            if let slot = slotOf.removeValue(forKey: key), let old = slots[Int(slot)] {
+                unindex(old, slot: slot)
+                slots[Int(slot)] = nil
+                freeSlots.append(slot)
                 changes.append(.deleted(old))
             } else {
                 changes.append(.deleted(transform(raw)))
@@ -106,19 +130,19 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
 
     private func rebuildIndexes() {
         for name in indexers.keys { indexes[name] = [:] }
-        for (key, o) in objects { index(o, key: key) }
+        for (i, o) in slots.enumerated() { if let o { index(o, slot: Int32(i)) } }
     }
 
-    private func index(_ o: K, key: ObjectKey) {
+    private func index(_ o: K, slot: Int32) {
         for (name, f) in indexers {
-            for value in f(o) { indexes[name]![value, default: []].insert(key) }
+            for value in f(o) { indexes[name]![value, default: []].insert(slot) }
         }
     }
 
-    private func unindex(_ o: K, key: ObjectKey) {
+    private func unindex(_ o: K, slot: Int32) {
         for (name, f) in indexers {
             for value in f(o) {
-                indexes[name]![value]?.remove(key)
+                indexes[name]![value]?.remove(slot)
                 if indexes[name]![value]?.isEmpty == true { indexes[name]![value] = nil }
             }
         }
@@ -132,18 +156,18 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
         }
     }
 
-    public func get(_ key: ObjectKey) -> K? { lock.withLock { objects[key] } }
-    public func list() -> [K] { lock.withLock { Array(objects.values) } }
-    public func list(where predicate: (K) -> Bool) -> [K] { lock.withLock { objects.values.filter(predicate) } }
-    public var count: Int { lock.withLock { objects.count } }
-    public var keys: [ObjectKey] { lock.withLock { Array(objects.keys) } }
+    public func get(_ key: ObjectKey) -> K? { lock.withLock { slotOf[key].flatMap { slots[Int($0)] } } }
+    public func list() -> [K] { lock.withLock { slots.compactMap { $0 } } }
+    public func list(where predicate: (K) -> Bool) -> [K] { lock.withLock { slots.compactMap { $0 }.filter(predicate) } }
+    public var count: Int { lock.withLock { slotOf.count } }
+    public var keys: [ObjectKey] { lock.withLock { Array(slotOf.keys) } }
 
     /// The objects whose index `name` holds `value` (pods on node `n7`: `byIndex("node", "n7")`).
     /// An index the store does not keep is a programming error and traps.
     public func byIndex(_ name: String, _ value: String) -> [K] {
         lock.withLock {
             guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
-            return (index[value] ?? []).compactMap { objects[$0] }
+            return (index[value] ?? []).compactMap { slots[Int($0)] }
         }
     }
 
@@ -151,7 +175,7 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
     public func keys(inIndex name: String, _ value: String) -> Set<ObjectKey> {
         lock.withLock {
             guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
-            return index[value] ?? []
+            return Set((index[value] ?? []).compactMap { slots[Int($0)]?.key })
         }
     }
 

@@ -40,6 +40,19 @@ public struct Forecast: Sendable {
     public var notes: [String]
     public var step: Int64
 
+    public init(times: [Int64], mean: [Double], quantiles: [Double: [Double]], model: String, weights: [String: Double],
+                parameters: [String: [String: Double]] = [:], accuracy: Accuracy, notes: [String], step: Int64) {
+        self.times = times
+        self.mean = mean
+        self.quantiles = quantiles
+        self.model = model
+        self.weights = weights
+        self.parameters = parameters
+        self.accuracy = accuracy
+        self.notes = notes
+        self.step = step
+    }
+
     /// Accuracy of the chosen forecast over the engine's inner rolling origins.
     public struct Accuracy: Sendable, Codable, Equatable {
         /// Mean absolute error ÷ mean absolute one-day-ago change.
@@ -50,6 +63,12 @@ public struct Forecast: Sendable {
         /// errors from other origins (an honest estimate).
         public var intervalCoverage: Double
         public var origins: Int
+        public init(mase: Double, mape: Double, intervalCoverage: Double, origins: Int) {
+            self.mase = mase
+            self.mape = mape
+            self.intervalCoverage = intervalCoverage
+            self.origins = origins
+        }
     }
 
     public func quantile(_ q: Double) -> [Double]? {

@@ -24,6 +24,7 @@ public struct ZonePlan: KubernetesResource {
         public var generalPurpose: GeneralPurpose?
         public var overflow: Overflow?
         public var scaleDown: ScaleDown?
+        public init() {}
     }
 
     public struct NodePool: Codable, Sendable {
@@ -70,6 +71,7 @@ public struct ZonePlan: KubernetesResource {
         public var buffer: IntOrString?
         public var minReplicas: Int?
         public var maxReplicas: Int?
+        public init() {}
 
         public struct Workloads: Codable, Sendable {
             public var namespaceSelector: LabelSelector?
@@ -79,11 +81,15 @@ public struct ZonePlan: KubernetesResource {
             public var query: String?
             public var configMapKey: String?
             public var perReplica: Double?
+            public init() {}
         }
     }
 
     public struct GeneralPurpose: Codable, Sendable { public var zone: String? }
-    public struct Overflow: Codable, Sendable { public var policy: String? }
+    public struct Overflow: Codable, Sendable {
+        public var policy: String?
+        public init(policy: String? = nil) { self.policy = policy }
+    }
     public struct ScaleDown: Codable, Sendable { public var stabilizationWindow: String?; public var maxStepPercent: Int? }
 }
 

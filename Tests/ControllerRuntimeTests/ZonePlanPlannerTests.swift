@@ -1,0 +1,96 @@
+import CapacityPlanning
+import Forecasting
+import ForesightAPI
+import Foundation
+import KubernetesCore
+@testable import Reconcilers
+import Testing
+
+@Suite struct ZonePlanPlannerTests {
+    func zone(_ name: String, priority: Int, perReplica: Double = 50, min: Int = 1, max: Int = 100, buffer: IntOrString? = .string("0%")) -> ZonePlan.Zone {
+        var z = ZonePlan.Zone()
+        z.name = name
+        z.priority = priority
+        z.load = ZonePlan.Zone.Load()
+        z.load?.perReplica = perReplica
+        z.minReplicas = min
+        z.maxReplicas = max
+        z.buffer = buffer
+        return z
+    }
+
+    func workload(_ name: String, replicas: Int, cpu: Int64 = 500, hpaMax: Int? = nil) -> ZoneWorkload {
+        ZoneWorkload(namespace: "shop", name: name, replicas: replicas, perPod: Resources(cpuMillis: cpu, memoryBytes: 0), priorityClassName: nil,
+                     hpa: hpaMax.map { ZoneWorkload.HPA(name: name, minReplicas: 1, maxReplicas: $0, userMinReplicas: nil) })
+    }
+
+    func outlook(peak: Double, mase: Double = 0.5) -> ZoneOutlook {
+        ZoneOutlook(peakQuantile: peak, peakMean: peak * 0.9, peakAt: Date(timeIntervalSince1970: 1000), model: "m",
+                    accuracy: Forecast.Accuracy(mase: mase, mape: 0.1, intervalCoverage: 0.9, origins: 10), fittedAt: Date(timeIntervalSince1970: 0))
+    }
+
+    func planner(_ zones: [ZonePlan.Zone], minimumAccuracy: Double = 1.0, policy: String = "Strict") -> ZonePlanPlanner {
+        var spec = ZonePlan.Spec()
+        spec.zones = zones
+        spec.forecast = ZonePlan.Forecast()
+        spec.forecast?.minimumAccuracy = minimumAccuracy
+        spec.overflow = ZonePlan.Overflow(policy: policy)
+        return ZonePlanPlanner(spec: spec)
+    }
+
+    @Test func splitsByCurrentShareWithLargestRemainders() {
+        let p = planner([zone("web", priority: 1)])
+        let ws = [workload("a", replicas: 1), workload("b", replicas: 2), workload("c", replicas: 1)]
+        #expect(p.split(10, over: ws) == ["shop/a": 3, "shop/b": 5, "shop/c": 2] || p.split(10, over: ws) == ["shop/a": 2, "shop/b": 5, "shop/c": 3])
+        #expect(p.split(10, over: ws).values.reduce(0, +) == 10)
+        #expect(p.split(7, over: [workload("x", replicas: 0), workload("y", replicas: 0)]).values.sorted() == [3, 4], "equal shares from zero")
+        #expect(p.split(9, over: [workload("h", replicas: 1, hpaMax: 4), workload("i", replicas: 1)]) == ["shop/h": 4, "shop/i": 4], "an HPA's maximum caps")
+        #expect(p.split(5, over: []).isEmpty)
+    }
+
+    @Test func aForecastWorseThanTheThresholdFallsBackToTheObservedLoad() {
+        let p = planner([zone("web", priority: 1)], minimumAccuracy: 0.8)
+        let good = ZoneSnapshot(name: "web", outlook: outlook(peak: 1000, mase: 0.5), observedLoad: 100, forecastProblem: nil, workloads: [workload("a", replicas: 2)], blockers: [])
+        let d1 = p.plan(snapshots: [good], pool: nil, memory: [:], now: Date(timeIntervalSince1970: 0), seed: 1)
+        #expect(d1.zones[0].required == 20 && d1.zones[0].degraded == nil)
+        var bad = good
+        bad.outlook = outlook(peak: 1000, mase: 1.3)
+        let d2 = p.plan(snapshots: [bad], pool: nil, memory: [:], now: Date(timeIntervalSince1970: 0), seed: 1)
+        #expect(d2.zones[0].degraded?.contains("MASE 1.30") == true)
+        #expect(d2.zones[0].requirement.replicas == 2, "100 ÷ 50: sized by what is observed")
+    }
+
+    @Test func blockedZonesAndZonesWithoutDeploymentsSayWhy() {
+        let p = planner([zone("web", priority: 1), zone("empty", priority: 2)])
+        let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 100), observedLoad: 10, forecastProblem: nil, workloads: [workload("a", replicas: 1)],
+                               blockers: ["Deployment shop/a is selected by zones empty, web"])
+        let empty = ZoneSnapshot(name: "empty", outlook: outlook(peak: 100), observedLoad: 10, forecastProblem: nil, workloads: [], blockers: [])
+        let d = p.plan(snapshots: [web, empty], pool: nil, memory: [:], now: Date(), seed: 1)
+        #expect(d.zones[0].blocked?.contains("selected by zones") == true)
+        #expect(d.zones[1].blocked == "selects no Deployment")
+    }
+
+    @Test func thePoolIsPartitionedAndTheAllocationSplit() {
+        let p = planner([zone("hi", priority: 10), zone("lo", priority: 1)])
+        let hi = ZoneSnapshot(name: "hi", outlook: outlook(peak: 400), observedLoad: 50, forecastProblem: nil, workloads: [workload("h", replicas: 1)], blockers: [])
+        let lo = ZoneSnapshot(name: "lo", outlook: outlook(peak: 400), observedLoad: 50, forecastProblem: nil, workloads: [workload("l", replicas: 1)], blockers: [])
+        let pool = PoolSnapshot(name: "g", currentNodes: 1, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 3)
+        let d = p.plan(snapshots: [hi, lo], pool: pool, memory: [:], now: Date(), seed: 1)
+        #expect(d.desiredNodes == 3)
+        #expect(d.partition?.capacitySufficient == false, "16 replicas of 500m need 4 nodes of 2 CPU")
+        #expect(d.zones[0].allocated == 8 && d.zones[0].replicas == ["shop/h": 8])
+        #expect(d.zones[1].allocated == 4 && d.zones[1].grantRatio == 0.5)
+    }
+
+    @Test func theOutlookIsThePeakOfTheQuantileInTheLeadWindow() {
+        var f = Forecast(times: [0, 300, 600, 900, 1200], mean: [1, 5, 3, 9, 2], quantiles: [0.9: [2, 6, 4, 10, 3]], model: "m", weights: [:],
+                         accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)
+        let o = ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 300), window: 400, fittedAt: Date())
+        #expect(o?.peakQuantile == 6 && o?.peakMean == 5, "900 is beyond now + 400 s")
+        let wide = ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 300), window: 900, fittedAt: Date())
+        #expect(wide?.peakQuantile == 10 && wide?.peakAt == Date(timeIntervalSince1970: 900))
+        f.quantiles = [:]
+        #expect(ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 300), window: 900, fittedAt: Date())?.peakQuantile == 9, "the mean without that quantile")
+        #expect(ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 5000), window: 100, fittedAt: Date()) == nil, "a forecast that ends before now")
+    }
+}
