@@ -116,13 +116,15 @@ struct ClientBenchmark: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(250))
         }
         let first = have
+        // Names unique to this fill, so an interrupted earlier fill cannot collide with it.
+        let fillID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = first
             func body(_ i: Int) -> JSONValue {
                 let app = "app-\(i % 50)"
                 return [
                     "metadata": [
-                        "name": .string("\(app)-\(String(i, radix: 36))-x\(i)"),
+                        "name": .string("\(app)-\(fillID)-x\(i)"),
                         "labels": ["app": .string(app), "pod-template-hash": "7d9f8c6b5", "tier": "web", "version": "v1.24.3"],
                         "annotations": ["prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2026-11-20T10:00:00Z"],
                         "ownerReferences": [["apiVersion": "apps/v1", "kind": "ReplicaSet", "name": .string("\(app)-7d9f8c6b5"),

@@ -162,21 +162,23 @@ final class Counter: @unchecked Sendable {
         head -c 262144 /dev/zero | tr '\\0' 'e' >&2
         echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t-1"}}'
         """)
-        let p = CredentialProvider(credentials: .exec(exec), server: "https://x", execTimeout: 20)
+        let p = CredentialProvider(credentials: .exec(exec), server: "https://x", execTimeout: 120)
         #expect(try await p.authorizationHeader() == "Bearer t-1")
     }
 
     @Test func aHangingPluginIsKilledAtItsTimeout() async throws {
-        let exec = try plugin("sleep 30\n")
+        // Were it not killed, it would answer (after 30 s) with a valid credential.
+        let exec = try plugin("""
+        sleep 30
+        echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"late"}}'
+        """)
         let p = CredentialProvider(credentials: .exec(exec), server: "https://x", execTimeout: 1)
-        let started = Date()
         do {
             _ = try await p.authorizationHeader()
             Issue.record("a hanging plugin must fail")
         } catch let e as CredentialError {
-            #expect(e.problem.contains("did not finish within 1 s"))
+            #expect(e.problem.contains("did not finish within 1 s and was killed"))
         }
-        #expect(Date().timeIntervalSince(started) < 25, "killed at its 1 s limit, long before it would end by itself (30 s)")
     }
 
     @Test func malformedOutputIsNeverQuotedInErrors() async throws {
