@@ -81,7 +81,11 @@ public struct ZonePlan: KubernetesResource {
             public var query: String?
             public var configMapKey: String?
             public var perReplica: Double?
+            /// This zone's load follows another zone's (a backend driven by a frontend): it is sized
+            /// from that zone's forecast times the ratio of the two loads learned from their histories.
+            public var follows: Follows?
             public init() {}
+            public struct Follows: Codable, Sendable { public var zone: String? }
         }
     }
 

@@ -42,6 +42,13 @@ extension ZonePlan.Spec {
                 p.append(SpecProblem("\(f).load.query", "required with a Prometheus history source"))
             }
         }
+        for (i, z) in zones.enumerated() {
+            guard let leader = z.load?.follows?.zone else { continue }
+            let f = "spec.zones[\(i)].load.follows.zone"
+            if leader == z.name { p.append(SpecProblem(f, "a zone cannot follow itself")); continue }
+            guard let target = zones.first(where: { $0.name == leader }) else { p.append(SpecProblem(f, "names no zone of this plan (\"\(leader)\")")); continue }
+            if target.load?.follows != nil { p.append(SpecProblem(f, "zone \"\(leader)\" follows another zone itself; follow the zone it follows")) }
+        }
         if let gp = generalPurpose?.zone, !names.contains(gp) {
             p.append(SpecProblem("spec.generalPurpose.zone", "names no zone of this plan (\"\(gp)\")"))
         }

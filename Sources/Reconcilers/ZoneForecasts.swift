@@ -22,6 +22,8 @@ struct FittedForecast: Sendable {
 /// the leader's Lease renewals) go on while a zone is fitted.
 public actor ZoneForecasts {
     private var fitted: [String: FittedForecast] = [:]
+    /// Each zone's latest history (a follower learns its ratio against its leader's).
+    private var lastHistory: [String: TimeSeries] = [:]
     let client: KubernetesClient
     let forecaster: Forecaster
 
@@ -76,6 +78,7 @@ public actor ZoneForecasts {
             let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
             series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
         }
+        lastHistory[key] = series
         // The latest finite observation is the observed load, when it is recent (two steps).
         if let i = series.values.lastIndex(where: { $0.isFinite }) {
             let at = Date(timeIntervalSince1970: Double(series.times[i]))
@@ -120,8 +123,43 @@ public actor ZoneForecasts {
         return result
     }
 
+    /// What a following zone needs: its own observed load, and the ratio of its load to its
+    /// leader's over their common history (the leader's history is the one its forecast read
+    /// this reconcile).
+    public struct FollowerResult: Sendable {
+        public var observedLoad: Double?
+        public var observedAt: Date?
+        public var ratio: Double?
+        public var problem: String?
+    }
+
+    public func follow(planUID: String, plan: ZonePlan.Spec, follower: ZonePlan.Zone, leader: String, now: Date) async -> FollowerResult {
+        let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
+        let span = plan.forecast?.history.flatMap(DurationParser.seconds) ?? 14 * 86400
+        var result = FollowerResult()
+        let series: TimeSeries
+        do { series = try await history(plan: plan, zone: follower, now: now, span: span) } catch {
+            result.problem = "history: \(error)"
+            return result
+        }
+        lastHistory["\(planUID)/\(follower.name ?? "")"] = series
+        if let i = series.times.indices.filter({ series.values[$0].isFinite }).max(by: { series.times[$0] < series.times[$1] }) {
+            let at = Date(timeIntervalSince1970: Double(series.times[i]))
+            result.observedAt = at
+            if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
+        }
+        guard let leaderSeries = lastHistory["\(planUID)/\(leader)"] else {
+            result.problem = "the history of zone \(leader), which it follows, could not be read"
+            return result
+        }
+        result.ratio = ZonePlanPlanner.learnedRatio(follower: series, leader: leaderSeries)
+        if result.ratio == nil { result.problem = "its history and zone \(leader)'s share fewer than 12 timestamps with load; no ratio can be learned" }
+        return result
+    }
+
     /// Forgets a plan's fits (the plan was deleted).
     public func forget(planUID: String) {
         fitted = fitted.filter { !$0.key.hasPrefix("\(planUID)/") }
+        lastHistory = lastHistory.filter { !$0.key.hasPrefix("\(planUID)/") }
     }
 }

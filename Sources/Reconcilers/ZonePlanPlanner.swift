@@ -223,3 +223,30 @@ extension ZonePlanPlanner {
                            model: forecast.model, accuracy: forecast.accuracy, fittedAt: fittedAt)
     }
 }
+
+extension ZonePlanPlanner {
+    /// How a follower's load relates to its leader's: the median of follower ÷ leader over the
+    /// timestamps both histories have (leader above zero), or nil with fewer than `minimumPairs`.
+    /// The median, so a spike of either does not move it.
+    public static func learnedRatio(follower: TimeSeries, leader: TimeSeries, minimumPairs: Int = 12) -> Double? {
+        var byTime: [Int64: Double] = [:]
+        for (t, v) in zip(leader.times, leader.values) where v.isFinite && v > 0 { byTime[t] = v }
+        var ratios: [Double] = []
+        for (t, v) in zip(follower.times, follower.values) where v.isFinite && v >= 0 {
+            if let l = byTime[t] { ratios.append(v / l) }
+        }
+        guard ratios.count >= minimumPairs else { return nil }
+        ratios.sort()
+        let n = ratios.count
+        return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2
+    }
+
+    /// A follower's outlook: the leader's, scaled by the ratio.
+    public static func following(_ leader: ZoneOutlook, ratio: Double, leaderName: String) -> ZoneOutlook {
+        var o = leader
+        o.peakQuantile *= ratio
+        o.peakMean *= ratio
+        o.model = String(format: "follows %@ × %.3f", leaderName, ratio)
+        return o
+    }
+}

@@ -48,6 +48,8 @@ public struct ZonePlanReconciler: Sendable {
     public let caches: ZonePlanCaches
     public let events: EventRecorder
     public let forecasts: ZoneForecasts
+    /// Stabilisation memory per plan, in this process; a copy rides in status (see `decodeMemory`).
+    let memories = ZoneMemories()
     public var clock: @Sendable () -> Date = { Date() }
     let logger: Logger
 
@@ -98,42 +100,64 @@ public struct ZonePlanReconciler: Sendable {
         let horizon = spec.forecast?.horizon.flatMap(DurationParser.seconds) ?? 7200
         let quantile = spec.forecast?.quantile ?? 0.9
         let claims = workloadClaims(spec)
-        var snapshots: [ZoneSnapshot] = []
         var forecastNotes: [String] = []
         var refits: [String] = []
         var lastFit: Date?
         var fitSeconds: [String: Double] = [:]
         var observedAt: [String: Date] = [:]
-        for zone in spec.zones ?? [] {
+        // Zones with a forecast of their own first; then zones that follow one of them.
+        let zones = spec.zones ?? []
+        var outlooks: [String: ZoneOutlook] = [:]
+        var byName: [String: ZoneSnapshot] = [:]
+        for zone in zones.filter({ $0.load?.follows == nil }) + zones.filter({ $0.load?.follows != nil }) {
             let name = zone.name ?? ""
-            let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, leadSeconds: lead, now: now)
-            var problem = result.problem
+            var problem: String?
             var outlook: ZoneOutlook?
-            if let f = result.forecast, let fittedAt = result.fittedAt {
-                outlook = ZonePlanPlanner.outlook(of: f, quantile: quantile, now: now, window: Double(horizon + lead), fittedAt: fittedAt)
-                if outlook == nil { problem = problem ?? "the forecast does not reach the coming \(horizon + lead) s (history ends \(result.observedAt.map(Timestamp.format) ?? "?"))" }
-                lastFit = max(lastFit ?? fittedAt, fittedAt)
-            } else if problem == nil {
-                problem = "no forecast"
+            var observedLoad: Double?
+            if let leader = zone.load?.follows?.zone {
+                let f = await forecasts.follow(planUID: plan.metadata.uid ?? plan.name, plan: spec, follower: zone, leader: leader, now: now)
+                observedLoad = f.observedLoad
+                observedAt[name] = f.observedAt
+                problem = f.problem
+                if let ratio = f.ratio {
+                    if let lead = outlooks[leader] { outlook = ZonePlanPlanner.following(lead, ratio: ratio, leaderName: leader) } else {
+                        problem = problem ?? "zone \(leader), which it follows, has no forecast"
+                    }
+                }
+            } else {
+                let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, leadSeconds: lead, now: now)
+                problem = result.problem
+                observedLoad = result.observedLoad
+                if let f = result.forecast, let fittedAt = result.fittedAt {
+                    outlook = ZonePlanPlanner.outlook(of: f, quantile: quantile, now: now, window: Double(horizon + lead), fittedAt: fittedAt)
+                    if outlook == nil { problem = problem ?? "the forecast does not reach the coming \(horizon + lead) s (history ends \(result.observedAt.map(Timestamp.format) ?? "?"))" }
+                    lastFit = max(lastFit ?? fittedAt, fittedAt)
+                } else if problem == nil {
+                    problem = "no forecast"
+                }
+                if result.refitted { refits.append(name); fitSeconds[name] = result.fitSeconds }
+                observedAt[name] = result.observedAt
+                if let outlook { outlooks[name] = outlook }
             }
-            if result.observedLoad == nil && problem == nil {
-                problem = "no observation in the last two steps (latest \(result.observedAt.map(Timestamp.format) ?? "none"))"
+            if observedLoad == nil && problem == nil {
+                problem = "no observation in the last two steps (latest \(observedAt[name].map(Timestamp.format) ?? "none"))"
             }
             if let p = problem { forecastNotes.append("\(name): \(p)") }
-            if result.refitted { refits.append(name); fitSeconds[name] = result.fitSeconds }
-            observedAt[name] = result.observedAt
             let mine = claims.filter { $0.value.contains(name) }
             var blockers: [String] = []
             for (deployment, zones) in mine where zones.count > 1 {
                 blockers.append("Deployment \(deployment) is selected by zones \(zones.sorted().joined(separator: ", "))")
             }
-            snapshots.append(ZoneSnapshot(name: name, outlook: outlook, observedLoad: result.observedLoad, forecastProblem: problem,
-                                          workloads: workloads(of: zone), blockers: blockers.sorted()))
+            byName[name] = ZoneSnapshot(name: name, outlook: outlook, observedLoad: observedLoad, forecastProblem: problem,
+                                        workloads: workloads(of: zone), blockers: blockers.sorted())
         }
+        let snapshots = zones.compactMap { byName[$0.name ?? ""] }
         let pool = poolSnapshot(spec)
-        let memory = decodeMemory(plan.status)
+        let planID = plan.metadata.uid ?? plan.name
+        let memory = await memories.recall(planID) ?? decodeMemory(plan.status, restartedAt: now)
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
+        await memories.keep(planID, Dictionary(decision.zones.map { ($0.name, $0.memory) }, uniquingKeysWith: { $1 }))
 
         // Act: Enforce writes; DryRun says what it would write.
         var actions: [String] = []
@@ -376,6 +400,7 @@ public struct ZonePlanReconciler: Sendable {
             }
         }
         await forecasts.forget(planUID: plan.metadata.uid ?? plan.name)
+        await memories.forget(plan.metadata.uid ?? plan.name)
         let rest = (plan.metadata.finalizers ?? []).filter { $0 != ZonePlanAnnotations.finalizer }
         try await client.patch(ZonePlan.self, name: plan.name, type: .json, body: [
             ["op": "test", "path": "/metadata/resourceVersion", "value": .string(plan.metadata.resourceVersion ?? "")],
@@ -393,22 +418,39 @@ public struct ZonePlanReconciler: Sendable {
         return true
     }
 
+    /// Equal but for the zones' stabilisation memory, whose timestamps move on every reconcile:
+    /// alone it is no reason to write.
     func sameStatus(_ a: JSONValue, _ b: JSONValue) -> Bool {
         guard case .object(let bf) = b else { return false }
-        for (k, v) in bf where a[k] != v { return false }
+        for (k, v) in bf where withoutMemory(a[k]) != withoutMemory(v) { return false }
         return true
+    }
+
+    func withoutMemory(_ v: JSONValue?) -> JSONValue? {
+        guard case .array(let items)? = v else { return v }
+        return .array(items.map { item in
+            guard case .object(let fields) = item else { return item }
+            return .object(fields.filter { $0.0 != "stabilization" })
+        })
     }
 
     func encodeConditions(_ c: [Condition]) throws -> JSONValue { try encode(c) }
 
     func encode<T: Encodable>(_ v: T) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(v)) }
 
-    func decodeMemory(_ status: JSONValue?) -> [String: ZoneMemory] {
+    /// The memory a plan's status carries, for a process that has none (it restarted, or just
+    /// became leader). Status is written only when something besides this memory changed, so its
+    /// copy may be older than the last reconcile: the last requirement is taken as recommended
+    /// just now, so a restart never sheds capacity sooner than a full window.
+    func decodeMemory(_ status: JSONValue?, restartedAt now: Date) -> [String: ZoneMemory] {
         guard case .array(let zones)? = status?["zones"] else { return [:] }
         var out: [String: ZoneMemory] = [:]
         for z in zones {
             guard let name = z["name"]?.stringValue, let m = z["stabilization"],
-                  let data = try? m.serialized(), let memory = try? JSONDecoder().decode(ZoneMemory.self, from: data) else { continue }
+                  var memory = try? JSONDecoder().decode(ZoneMemory.self, from: m.serialized()) else { continue }
+            if let last = memory.lastRequired {
+                memory.recommendations.append(ScaleDownPolicy.Recommendation(time: now.timeIntervalSince1970, replicas: last))
+            }
             out[name] = memory
         }
         return out
@@ -441,6 +483,14 @@ public struct ZonePlanReconciler: Sendable {
             if let desired = d.desiredNodes { Gauge(label: "foresight_nodepool_nodes", dimensions: [("pool", pool), ("kind", "desired")]).record(desired) }
         }
     }
+}
+
+/// Stabilisation memory per plan and zone, kept in the process between reconciles.
+actor ZoneMemories {
+    private var byPlan: [String: [String: ZoneMemory]] = [:]
+    func recall(_ plan: String) -> [String: ZoneMemory]? { byPlan[plan] }
+    func keep(_ plan: String, _ memory: [String: ZoneMemory]) { byPlan[plan] = memory }
+    func forget(_ plan: String) { byPlan[plan] = nil }
 }
 
 public struct ZonePlanError: Error, CustomStringConvertible, Sendable {

@@ -93,4 +93,17 @@ import Testing
         #expect(ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 300), window: 900, fittedAt: Date())?.peakQuantile == 9, "the mean without that quantile")
         #expect(ZonePlanPlanner.outlook(of: f, quantile: 0.9, now: Date(timeIntervalSince1970: 5000), window: 100, fittedAt: Date()) == nil, "a forecast that ends before now")
     }
+
+    @Test func aFollowersRatioIsTheMedianOverCommonTimestamps() {
+        let leader = TimeSeries(times: Array(0..<20).map { Int64($0 * 300) }, values: Array(0..<20).map { 100 + Double($0) })
+        var values = Array(0..<20).map { 0.4 * (100 + Double($0)) }
+        values[3] = 5000  // a spike does not move the median
+        let follower = TimeSeries(times: Array(0..<20).map { Int64($0 * 300) }, values: values)
+        let r = ZonePlanPlanner.learnedRatio(follower: follower, leader: leader)
+        #expect(r.map { abs($0 - 0.4) < 1e-9 } == true, "\(String(describing: r))")
+        let shifted = TimeSeries(times: Array(0..<20).map { Int64($0 * 300 + 7) }, values: values)
+        #expect(ZonePlanPlanner.learnedRatio(follower: shifted, leader: leader) == nil, "no common timestamps")
+        let o = ZonePlanPlanner.following(outlook(peak: 1000), ratio: 0.4, leaderName: "front")
+        #expect(o.peakQuantile == 400 && o.peakMean == 360 && o.model == "follows front × 0.400")
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import KubernetesClient
 import KubernetesCore
 import Testing
+import TestSupport
 
 /// A load trace for a ConfigMap: `days` of 5-minute steps ending at `now`, a daily bump that
 /// peaks `peakAhead` seconds after `now` (so the coming hours rise while the load now is low).
@@ -344,6 +345,92 @@ extension EndToEnd {
         }
         #expect(replicas <= 8, "300 ÷ 50 plus the interval")
         #expect(try Cluster.kubectl(["describe", "zoneplan", run]).out.contains("Recovered"))
+    }
+
+    /// A real Prometheus as the history source, with a backend zone that follows the frontend's
+    /// load: both are raised ahead of the frontend's coming peak.
+    @Test(.enabled(if: PrometheusFixture.available, "needs prometheus and promtool"))
+    func prometheusHistoryAndAFollowingZone() async throws {
+        try Cluster.installManifests()
+        let run = "zq-\(UUID().uuidString.prefix(5).lowercased())"
+        let ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let now = Date()
+        func samples(_ csv: String, scale: Double) -> [(Int64, Double)] {
+            csv.split(separator: "\n").dropFirst().compactMap { line in
+                let f = line.split(separator: ",")
+                guard f.count == 2, let t = Int64(f[0]), let v = Double(f[1]) else { return nil }
+                return (t, v * scale)
+            }
+        }
+        let front = risingTraceCSV(now: now, days: 15, base: 50, amplitude: 950, peakAhead: 90 * 60, noiseSeed: 5)
+        let prometheus = try PrometheusFixture.start(series: [
+            ("requests{tier=\"front\"}", samples(front, scale: 1)),
+            ("requests{tier=\"back\"}", samples(front, scale: 0.25)),  // the backend sees a quarter of the frontend's load
+        ])
+        let controller = try startController(run)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+            controller.stop()
+            prometheus.stop()
+            Cluster.deleteNamespace(ns)
+        }
+        var objects = ""
+        for name in ["front", "back"] {
+            objects += """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: \(name), namespace: \(ns), labels: {tier: \(name)}}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: \(name)}}
+              template:
+                metadata: {labels: {app: \(name)}}
+                spec: {containers: [{name: c, image: nginx}]}
+            ---
+
+            """
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(run)}
+        spec:
+          forecast:
+            source: {prometheus: {url: "\(prometheus.url)"}}
+            history: 14d
+            horizon: 2h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+          - name: front
+            priority: 100
+            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: front}}}
+            load: {query: 'sum(requests{tier="front"})', perReplica: 50}
+            buffer: 0
+            maxReplicas: 50
+          - name: back
+            priority: 90
+            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: back}}}
+            load: {query: 'sum(requests{tier="back"})', perReplica: 25, follows: {zone: front}}
+            buffer: 0
+            maxReplicas: 50
+        """)
+        let front50 = try await Cluster.eventually(timeout: 120) { () throws -> Int? in
+            Int(try jsonpath("deployment", "front", ".spec.replicas", namespace: ns)).flatMap { $0 >= 15 ? $0 : nil }
+        }
+        let back = try await Cluster.eventually(timeout: 30) { () throws -> Int? in
+            Int(try jsonpath("deployment", "back", ".spec.replicas", namespace: ns)).flatMap { $0 >= 5 ? $0 : nil }
+        }
+        let model = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"back\")].model")
+        print("front \(front50) replicas, back \(back) replicas; back's model: \(model)")
+        #expect(model.hasPrefix("follows front × 0.25"), "the learned ratio is the quarter the data holds: \(model)")
+        // A quarter of the load at half the load per replica: about half the frontend's replicas.
+        #expect(abs(Double(back) - Double(front50) / 2) <= 2, "front \(front50), back \(back)")
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"ForecastReady\")].status") == "True",
+                "\((try? jsonpath("zoneplan", run, ".status.conditions")) ?? "")")
+        #expect(Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"front\")].observedLoad")).map { $0 < 300 } == true)
     }
 }
 }

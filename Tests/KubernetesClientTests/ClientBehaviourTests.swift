@@ -193,3 +193,24 @@ final class Counter: @unchecked Sendable {
         }
     }
 }
+
+@Suite struct WatchCredentialTests {
+    @Test func aWatchAnswered401ReadsTheTokenFileAgainAndRetriesOnce() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("watch-token-\(UUID())").path
+        try "old".write(toFile: path, atomically: true, encoding: .utf8)
+        let server = try FakeHTTPServer { _, path, _ in
+            guard path.contains("watch=true") else { return .init(status: 404) }
+            return .init(status: 401, body: #"{"kind":"Status","code":401,"reason":"Unauthorized"}"#)
+        }
+        defer { server.stop() }
+        let client = KubernetesClient(connection: ClusterConnection(server: server.url, credentials: .tokenFile(path)))
+        do {
+            for try await _ in client.watch(ConfigMap.self, namespace: "a", options: ListOptions(resourceVersion: "1")) {}
+            Issue.record("a watch refused twice must fail")
+        } catch let e as ClientError {
+            #expect(e.apiError?.statusCode == 401)
+        }
+        #expect(server.received.count == 2, "one retry with a fresh credential, not more")
+        #expect(await client.statistics.unauthorizedAnswers == 1)
+    }
+}
