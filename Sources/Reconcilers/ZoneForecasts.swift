@@ -11,6 +11,21 @@ struct FittedForecast: Sendable {
     var fittedAt: Date
     var forecast: Forecast
     var fitSeconds: Double
+    /// The last time of the history it was fitted on: later observations are out of sample.
+    var historyEnd: Int64
+    /// The full history it was fitted on.
+    var history: TimeSeries
+}
+
+/// How a zone's forecasts have done against what was then observed: each observation after a fit
+/// against that fit's mean and sizing quantile for its time, over the last day.
+public struct LiveAccuracy: Sendable, Equatable {
+    public var points: Int
+    /// Mean absolute percentage error of the mean (over observations above zero).
+    public var mape: Double
+    /// Share of observations at or below the quantile the zone is sized to.
+    public var quantileCoverage: Double
+    public var window: Double
 }
 
 /// Loads each zone's history from the plan's source and keeps one fitted forecast per zone.
@@ -22,8 +37,13 @@ struct FittedForecast: Sendable {
 /// the leader's Lease renewals) go on while a zone is fitted.
 public actor ZoneForecasts {
     private var fitted: [String: FittedForecast] = [:]
-    /// Each zone's latest history (a follower learns its ratio against its leader's).
-    private var lastHistory: [String: TimeSeries] = [:]
+    /// Out-of-sample checks per zone: time → (mean, quantile, observed), from the forecast that was
+    /// current before that time.
+    private var checks: [String: [Int64: (mean: Double, quantile: Double, observed: Double)]] = [:]
+    /// Followers' learned ratios, with the leader fit they were learned against.
+    private var ratios: [String: (leaderFit: Date, ratio: Double?)] = [:]
+    /// How much live record is kept.
+    public let accuracyWindow: Double = 86400
     let client: KubernetesClient
     let forecaster: Forecaster
 
@@ -41,6 +61,7 @@ public actor ZoneForecasts {
         public var observedLoad: Double?
         public var observedAt: Date?
         public var problem: String?
+        public var live: LiveAccuracy?
     }
 
     /// The history of one zone: the whole `history` span (for a fit) or only the last few steps.
@@ -68,7 +89,11 @@ public actor ZoneForecasts {
         let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(seasons)|\(quantile)|\(fc.holidays ?? [])|\(span)|\(step)"
         var result = Result(refitted: false)
         var series: TimeSeries
-        do { series = try await history(plan: plan, zone: zone, now: now, span: span) } catch {
+        // Between fits only the recent past is read (the last hour, at least six steps); a fit
+        // reads the whole history span.
+        let current = fitted[key].flatMap { $0.fingerprint == fingerprint && now.timeIntervalSince($0.fittedAt) < Double(step) ? $0 : nil }
+        let readSpan = current == nil ? span : max(3600, 6 * step)
+        do { series = try await history(plan: plan, zone: zone, now: now, span: readSpan) } catch {
             result.problem = "history: \(error)"
             result.forecast = fitted[key]?.forecast
             result.fittedAt = fitted[key]?.fittedAt
@@ -78,16 +103,17 @@ public actor ZoneForecasts {
             let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
             series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
         }
-        lastHistory[key] = series
         // The latest finite observation is the observed load, when it is recent (two steps).
         if let i = series.values.lastIndex(where: { $0.isFinite }) {
             let at = Date(timeIntervalSince1970: Double(series.times[i]))
             result.observedAt = at
             if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
         }
-        if let previous = fitted[key], previous.fingerprint == fingerprint, now.timeIntervalSince(previous.fittedAt) < Double(step) {
-            result.forecast = previous.forecast
-            result.fittedAt = previous.fittedAt
+        if let previous = fitted[key] { record(key, previous, series: series, quantile: quantile, now: now) }
+        result.live = liveAccuracy(key)
+        if let current {
+            result.forecast = current.forecast
+            result.fittedAt = current.fittedAt
             return result
         }
         // Fit on the last `history` of it, far enough ahead to cover the lead window from now.
@@ -109,7 +135,7 @@ public actor ZoneForecasts {
             if let bad = f.mean.firstIndex(where: { !$0.isFinite }) {
                 result.problem = "the forecast has a non-finite value at step \(bad)"
             } else {
-                fitted[key] = FittedForecast(fingerprint: fingerprint, fittedAt: now, forecast: f, fitSeconds: seconds)
+                fitted[key] = FittedForecast(fingerprint: fingerprint, fittedAt: now, forecast: f, fitSeconds: seconds, historyEnd: end, history: trimmed)
                 result.forecast = f
                 result.fittedAt = now
                 result.refitted = true
@@ -136,30 +162,57 @@ public actor ZoneForecasts {
     public func follow(planUID: String, plan: ZonePlan.Spec, follower: ZonePlan.Zone, leader: String, now: Date) async -> FollowerResult {
         let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
         let span = plan.forecast?.history.flatMap(DurationParser.seconds) ?? 14 * 86400
+        let key = "\(planUID)/\(follower.name ?? "")"
         var result = FollowerResult()
+        guard let leaderFit = fitted["\(planUID)/\(leader)"] else {
+            result.problem = "zone \(leader), which it follows, has no forecast"
+            return result
+        }
+        // The ratio is learned again whenever the leader is refitted; in between, the recent past only.
+        let learned = ratios[key].flatMap { $0.leaderFit == leaderFit.fittedAt ? $0 : nil }
         let series: TimeSeries
-        do { series = try await history(plan: plan, zone: follower, now: now, span: span) } catch {
+        do { series = try await history(plan: plan, zone: follower, now: now, span: learned == nil ? span : max(3600, 6 * step)) } catch {
             result.problem = "history: \(error)"
             return result
         }
-        lastHistory["\(planUID)/\(follower.name ?? "")"] = series
         if let i = series.times.indices.filter({ series.values[$0].isFinite }).max(by: { series.times[$0] < series.times[$1] }) {
             let at = Date(timeIntervalSince1970: Double(series.times[i]))
             result.observedAt = at
             if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
         }
-        guard let leaderSeries = lastHistory["\(planUID)/\(leader)"] else {
-            result.problem = "the history of zone \(leader), which it follows, could not be read"
-            return result
-        }
-        result.ratio = ZonePlanPlanner.learnedRatio(follower: series, leader: leaderSeries)
-        if result.ratio == nil { result.problem = "its history and zone \(leader)'s share fewer than 12 timestamps with load; no ratio can be learned" }
+        let ratio = learned?.ratio ?? ZonePlanPlanner.learnedRatio(follower: series, leader: leaderFit.history)
+        if learned == nil { ratios[key] = (leaderFit.fittedAt, ratio) }
+        result.ratio = ratio
+        if ratio == nil { result.problem = "its history and zone \(leader)'s share fewer than 12 timestamps with load; no ratio can be learned" }
         return result
+    }
+
+    /// Records each observation after `fit`'s history against what `fit` predicted for its time.
+    func record(_ key: String, _ fit: FittedForecast, series: TimeSeries, quantile: Double, now: Date) {
+        var index: [Int64: Int] = [:]
+        for (i, t) in fit.forecast.times.enumerated() { index[t] = i }
+        let path = fit.forecast.quantile(quantile) ?? fit.forecast.mean
+        var log = checks[key] ?? [:]
+        for (t, v) in zip(series.times, series.values) where t > fit.historyEnd && v.isFinite && log[t] == nil {
+            guard let i = index[t] else { continue }
+            log[t] = (fit.forecast.mean[i], path[i], v)
+        }
+        let oldest = Int64(now.timeIntervalSince1970 - accuracyWindow)
+        checks[key] = log.filter { $0.key >= oldest }
+    }
+
+    func liveAccuracy(_ key: String) -> LiveAccuracy? {
+        guard let log = checks[key], !log.isEmpty else { return nil }
+        let positive = log.values.filter { $0.observed > 0 }
+        let mape = positive.isEmpty ? .nan : positive.map { abs($0.mean - $0.observed) / $0.observed }.reduce(0, +) / Double(positive.count)
+        let covered = Double(log.values.filter { $0.observed <= $0.quantile }.count) / Double(log.count)
+        return LiveAccuracy(points: log.count, mape: mape, quantileCoverage: covered, window: accuracyWindow)
     }
 
     /// Forgets a plan's fits (the plan was deleted).
     public func forget(planUID: String) {
         fitted = fitted.filter { !$0.key.hasPrefix("\(planUID)/") }
-        lastHistory = lastHistory.filter { !$0.key.hasPrefix("\(planUID)/") }
+        checks = checks.filter { !$0.key.hasPrefix("\(planUID)/") }
+        ratios = ratios.filter { !$0.key.hasPrefix("\(planUID)/") }
     }
 }

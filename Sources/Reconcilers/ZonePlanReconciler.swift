@@ -105,6 +105,7 @@ public struct ZonePlanReconciler: Sendable {
         var lastFit: Date?
         var fitSeconds: [String: Double] = [:]
         var observedAt: [String: Date] = [:]
+        var live: [String: LiveAccuracy] = [:]
         // Zones with a forecast of their own first; then zones that follow one of them.
         let zones = spec.zones ?? []
         var outlooks: [String: ZoneOutlook] = [:]
@@ -128,6 +129,7 @@ public struct ZonePlanReconciler: Sendable {
                 let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, leadSeconds: lead, now: now)
                 problem = result.problem
                 observedLoad = result.observedLoad
+                live[name] = result.live
                 if let f = result.forecast, let fittedAt = result.fittedAt {
                     outlook = ZonePlanPlanner.outlook(of: f, quantile: quantile, now: now, window: Double(horizon + lead), fittedAt: fittedAt)
                     if outlook == nil { problem = problem ?? "the forecast does not reach the coming \(horizon + lead) s (history ends \(result.observedAt.map(Timestamp.format) ?? "?"))" }
@@ -199,9 +201,16 @@ public struct ZonePlanReconciler: Sendable {
             if let o = snap.outlook {
                 entry.append(("predictedLoad", .object([("mean", .double(rounded(o.peakMean))), ("quantile", .double(rounded(o.peakQuantile))),
                                                        ("peakAt", .string(Timestamp.format(o.peakAt)))])))
-                entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(o.accuracy.mape))),
-                                                           ("intervalCoverage", .double(rounded(o.accuracy.intervalCoverage))),
-                                                           ("window", .string("\(o.accuracy.origins) inner day-ahead origins of the last fit"))])))
+                // Live once a dozen observations have come after a fit; the engine's own backtest before.
+                if let l = live[zone.name], l.points >= 12, l.mape.isFinite {
+                    entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(l.mape))),
+                                                               ("intervalCoverage", .double(rounded(l.quantileCoverage))),
+                                                               ("window", .string("\(l.points) observations of the last \(Int(l.window / 3600))h against the forecast made before them"))])))
+                } else {
+                    entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(o.accuracy.mape))),
+                                                               ("intervalCoverage", .double(rounded(o.accuracy.intervalCoverage))),
+                                                               ("window", .string("backtest: \(o.accuracy.origins) inner day-ahead origins of the last fit"))])))
+                }
                 entry.append(("model", .string(o.model)))
             }
             entry.append(("requiredReplicas", .int(zone.required)))

@@ -2,6 +2,7 @@ import CapacityPlanning
 import Forecasting
 import ForesightAPI
 import Foundation
+import KubernetesClient
 import KubernetesCore
 @testable import Reconcilers
 import Testing
@@ -105,5 +106,28 @@ import Testing
         #expect(ZonePlanPlanner.learnedRatio(follower: shifted, leader: leader) == nil, "no common timestamps")
         let o = ZonePlanPlanner.following(outlook(peak: 1000), ratio: 0.4, leaderName: "front")
         #expect(o.peakQuantile == 400 && o.peakMean == 360 && o.model == "follows front × 0.400")
+    }
+
+    @Test func liveAccuracyComparesObservationsWithTheForecastMadeBeforeThem() async {
+        let forecasts = ZoneForecasts(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")))
+        let f = Forecast(times: [1200, 1500, 1800, 2100], mean: [100, 100, 100, 100], quantiles: [0.9: [120, 120, 120, 120]], model: "m", weights: [:],
+                         accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)
+        let fit = FittedForecast(fingerprint: "x", fittedAt: Date(timeIntervalSince1970: 900), forecast: f, fitSeconds: 0, historyEnd: 900,
+                                 history: TimeSeries(times: [], values: []))
+        // 600 and 900 are in-sample (not counted); 1200…2100 are checked against the forecast.
+        let observed = TimeSeries(times: [600, 900, 1200, 1500, 1800, 2100], values: [1, 1, 100, 110, 90, 150])
+        await forecasts.record("p/z", fit, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 2200))
+        let live = await forecasts.liveAccuracy("p/z")
+        #expect(live?.points == 4)
+        #expect(live.map { abs($0.mape - (0 + 10.0 / 110 + 10.0 / 90 + 50.0 / 150) / 4) < 1e-9 } == true)
+        #expect(live?.quantileCoverage == 0.75, "150 is above the quantile 120")
+        // A later fit does not rewrite what the earlier one was judged on.
+        var later = fit
+        later.forecast.mean = [0, 0, 0, 0]
+        await forecasts.record("p/z", later, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 2200))
+        #expect(await forecasts.liveAccuracy("p/z") == live)
+        // Observations older than the window leave it.
+        await forecasts.record("p/z", fit, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 1501 + 86400))
+        #expect(await forecasts.liveAccuracy("p/z")?.points == 2)
     }
 }
