@@ -76,7 +76,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "foresight-bench", dependencies: [
-            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator",
+            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator", "Reconcilers", "ForesightAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

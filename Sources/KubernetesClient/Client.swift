@@ -74,7 +74,7 @@ public final class KubernetesClient: Sendable {
     // MARK: raw
 
     func httpRequest(_ request: APIRequest, timeout: Duration?) async throws -> HTTPRequest {
-        var headers: [(name: String, value: String)] = [("Accept", "application/json"), ("User-Agent", userAgent)]
+        var headers: [(name: String, value: String)] = [("Accept", request.accept ?? "application/json"), ("User-Agent", userAgent)]
         if let ct = request.contentType { headers.append(("Content-Type", ct)) }
         do {
             if let auth = try await credentials.authorizationHeader() { headers.append(("Authorization", auth)) }
@@ -99,6 +99,7 @@ public final class KubernetesClient: Sendable {
         while true {
             try Task.checkCancellation()
             attempt += 1
+            await statistics.countRequest(request.method)
             let response: HTTPResponse
             do { response = try await http.send(try await httpRequest(request, timeout: timeout)) } catch let e as HTTPTransportError {
                 if e.isConnectionFailure && request.method != "POST" && connectionRetries < 2 && !Task.isCancelled {
@@ -144,6 +145,17 @@ public final class KubernetesClient: Sendable {
     public func get<K: KubernetesResource>(_ type: K.Type, namespace: String? = nil, name: String, resource: APIResource? = nil,
                                            timeout: Duration? = .seconds(60)) async throws -> K {
         try await send(RequestBuilder.get(resource ?? K.resource, namespace: namespace, name: name), as: K.self, timeout: timeout)
+    }
+
+    /// An object's metadata only (the apiserver sends a `PartialObjectMetadata`): to learn whether a
+    /// large object changed (its resourceVersion) without transferring it. Nil when it does not exist.
+    public func getMetadataIfExists(_ resource: APIResource, namespace: String? = nil, name: String) async throws -> ObjectMeta? {
+        struct Partial: Decodable { var metadata: ObjectMeta }
+        var request = RequestBuilder.get(resource, namespace: namespace, name: name)
+        request.accept = APIRequest.partialObjectMetadata
+        do { return try await send(request, as: Partial.self).metadata } catch let e as ClientError where e.apiError?.isNotFound == true {
+            return nil
+        }
     }
 
     /// Like `get`, but nil when the object does not exist.
@@ -280,7 +292,10 @@ public final class KubernetesClient: Sendable {
 public actor ClientStatistics {
     public private(set) var unauthorizedAnswers = 0
     public private(set) var retries: [Int: Int] = [:]
+    /// Requests sent, by method (watches not included).
+    public private(set) var requests: [String: Int] = [:]
     func countUnauthorized() { unauthorizedAnswers += 1 }
+    func countRequest(_ method: String) { requests[method, default: 0] += 1 }
     func countRetry(status: Int) { retries[status, default: 0] += 1 }
 }
 

@@ -9,15 +9,22 @@ public struct APIRequest: Sendable, Equatable {
     public var contentType: String?
     /// True for a watch: the response is a stream of events.
     public var isWatch: Bool
+    /// The `Accept` header when not plain JSON (a `PartialObjectMetadata` read asks for less).
+    public var accept: String?
 
-    public init(method: String, path: String, query: [(String, String)] = [], body: Data? = nil, contentType: String? = nil, isWatch: Bool = false) {
+    public init(method: String, path: String, query: [(String, String)] = [], body: Data? = nil, contentType: String? = nil, isWatch: Bool = false,
+                accept: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.body = body
         self.contentType = contentType
         self.isWatch = isWatch
+        self.accept = accept
     }
+
+    /// The Accept header that makes the apiserver answer with an object's metadata only.
+    public static let partialObjectMetadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
     /// Path and percent-encoded query, e.g. `/api/v1/pods?limit=500`.
     public var pathAndQuery: String {
@@ -27,6 +34,7 @@ public struct APIRequest: Sendable, Equatable {
 
     public static func == (a: APIRequest, b: APIRequest) -> Bool {
         a.method == b.method && a.pathAndQuery == b.pathAndQuery && a.body == b.body && a.contentType == b.contentType && a.isWatch == b.isWatch
+            && a.accept == b.accept
     }
 }
 

@@ -40,6 +40,10 @@ public actor ZoneForecasts {
     /// Out-of-sample checks per zone: time → (mean, quantile, observed), from the forecast that was
     /// current before that time.
     private var checks: [String: [Int64: (mean: Double, quantile: Double, observed: Double)]] = [:]
+    /// The last data read of each ConfigMap source, with its resourceVersion.
+    private var configMaps: [String: (version: String, data: [String: String])] = [:]
+    /// Histories parsed from ConfigMaps, by source, resourceVersion and key.
+    private var parsed: [String: TimeSeries] = [:]
     /// Followers' learned ratios, with the leader fit they were learned against.
     private var ratios: [String: (leaderFit: Date, ratio: Double?)] = [:]
     /// How much live record is kept.
@@ -64,21 +68,75 @@ public actor ZoneForecasts {
         public var live: LiveAccuracy?
     }
 
-    /// The history of one zone: the whole `history` span (for a fit) or only the last few steps.
-    func history(plan: ZonePlan.Spec, zone: ZonePlan.Zone, now: Date, span: Int64) async throws -> TimeSeries {
-        let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
-        if let cm = plan.forecast?.source?.configMap {
-            let source = ConfigMapSource(client: client, namespace: cm.namespace ?? "", name: cm.name ?? "")
-            return try await source.series(key: zone.load?.configMapKey ?? zone.name ?? "")
-        }
-        if let prom = plan.forecast?.source?.prometheus, let url = prom.url {
-            let end = Int64(now.timeIntervalSince1970) / step * step
-            return try await PrometheusSource(url: url).queryRange(zone.load?.query ?? "", start: end - span, end: end, step: step)
-        }
-        throw HistorySourceError(source: "spec.forecast.source", problem: "no history source")
+    /// Where a reconcile reads histories from: a ConfigMap read once for every zone of the plan
+    /// (its data, or why it could not be read), or Prometheus.
+    public enum HistoryInput: Sendable {
+        case configMap(source: String, resourceVersion: String, data: Fetched<[String: String]>)
+        case prometheus(url: String)
+        case none
     }
 
-    public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, leadSeconds: Int64, now: Date) async -> Result {
+    /// A value or the reason there is none (Sendable, unlike `Result` with `any Error`).
+    public enum Fetched<T: Sendable>: Sendable {
+        case success(T)
+        case failure(String)
+    }
+
+    /// Reads what every zone's history needs, once per reconcile. A ConfigMap is read whole only
+    /// when its resourceVersion moved (its metadata alone is read to know).
+    public func input(for plan: ZonePlan.Spec) async -> HistoryInput {
+        if let cm = plan.forecast?.source?.configMap {
+            let source = "configmap \(cm.namespace ?? "")/\(cm.name ?? "")"
+            do {
+                guard let meta = try await client.getMetadataIfExists(ConfigMap.resource, namespace: cm.namespace ?? "", name: cm.name ?? "") else {
+                    return .configMap(source: source, resourceVersion: "", data: .failure("\(source): not found"))
+                }
+                if let cached = configMaps[source], cached.version == meta.resourceVersion {
+                    return .configMap(source: source, resourceVersion: cached.version, data: .success(cached.data))
+                }
+                guard let object = try await client.getIfExists(ConfigMap.self, namespace: cm.namespace ?? "", name: cm.name ?? "") else {
+                    return .configMap(source: source, resourceVersion: "", data: .failure("\(source): not found"))
+                }
+                let version = object.metadata.resourceVersion ?? ""
+                configMaps[source] = (version, object.data ?? [:])
+                return .configMap(source: source, resourceVersion: version, data: .success(object.data ?? [:]))
+            } catch {
+                return .configMap(source: source, resourceVersion: "", data: .failure("\(source): \(error)"))
+            }
+        }
+        if let url = plan.forecast?.source?.prometheus?.url { return .prometheus(url: url) }
+        return .none
+    }
+
+    /// The history of one zone: the whole `history` span (for a fit) or only the recent part.
+    func history(plan: ZonePlan.Spec, zone: ZonePlan.Zone, input: HistoryInput, now: Date, span: Int64) async throws -> TimeSeries {
+        let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
+        switch input {
+        case .configMap(let source, let version, let data):
+            let key = zone.load?.configMapKey ?? zone.name ?? ""
+            switch data {
+            case .failure(let why): throw HistorySourceError(source: source, problem: why)
+            case .success(let d):
+                guard let text = d[key] else {
+                    throw HistorySourceError(source: source, problem: "has no key \"\(key)\" (keys: \(d.keys.sorted().joined(separator: ", ")))")
+                }
+                // A ConfigMap unchanged since the last read is not parsed again.
+                let id = "\(source)@\(version)/\(key)"
+                if !version.isEmpty, let cached = parsed[id] { return cached }
+                let series = try CSVSeriesReader.read(text, source: "\(source) key \(key)")
+                parsed = parsed.filter { !$0.key.hasPrefix("\(source)@") || $0.key.hasPrefix("\(source)@\(version)/") }
+                parsed[id] = series
+                return series
+            }
+        case .prometheus(let url):
+            let end = Int64(now.timeIntervalSince1970) / step * step
+            return try await PrometheusSource(url: url).queryRange(zone.load?.query ?? "", start: end - span, end: end, step: step)
+        case .none:
+            throw HistorySourceError(source: "spec.forecast.source", problem: "no history source")
+        }
+    }
+
+    public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, input: HistoryInput, leadSeconds: Int64, now: Date) async -> Result {
         let fc = plan.forecast ?? ZonePlan.Forecast()
         let step = fc.step.flatMap(DurationParser.seconds) ?? 300
         let span = fc.history.flatMap(DurationParser.seconds) ?? 14 * 86400
@@ -93,7 +151,7 @@ public actor ZoneForecasts {
         // reads the whole history span.
         let current = fitted[key].flatMap { $0.fingerprint == fingerprint && now.timeIntervalSince($0.fittedAt) < Double(step) ? $0 : nil }
         let readSpan = current == nil ? span : max(3600, 6 * step)
-        do { series = try await history(plan: plan, zone: zone, now: now, span: readSpan) } catch {
+        do { series = try await history(plan: plan, zone: zone, input: input, now: now, span: readSpan) } catch {
             result.problem = "history: \(error)"
             result.forecast = fitted[key]?.forecast
             result.fittedAt = fitted[key]?.fittedAt
@@ -159,7 +217,7 @@ public actor ZoneForecasts {
         public var problem: String?
     }
 
-    public func follow(planUID: String, plan: ZonePlan.Spec, follower: ZonePlan.Zone, leader: String, now: Date) async -> FollowerResult {
+    public func follow(planUID: String, plan: ZonePlan.Spec, follower: ZonePlan.Zone, leader: String, input: HistoryInput, now: Date) async -> FollowerResult {
         let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
         let span = plan.forecast?.history.flatMap(DurationParser.seconds) ?? 14 * 86400
         let key = "\(planUID)/\(follower.name ?? "")"
@@ -171,7 +229,7 @@ public actor ZoneForecasts {
         // The ratio is learned again whenever the leader is refitted; in between, the recent past only.
         let learned = ratios[key].flatMap { $0.leaderFit == leaderFit.fittedAt ? $0 : nil }
         let series: TimeSeries
-        do { series = try await history(plan: plan, zone: follower, now: now, span: learned == nil ? span : max(3600, 6 * step)) } catch {
+        do { series = try await history(plan: plan, zone: follower, input: input, now: now, span: learned == nil ? span : max(3600, 6 * step)) } catch {
             result.problem = "history: \(error)"
             return result
         }
@@ -207,6 +265,13 @@ public actor ZoneForecasts {
         let mape = positive.isEmpty ? .nan : positive.map { abs($0.mean - $0.observed) / $0.observed }.reduce(0, +) / Double(positive.count)
         let covered = Double(log.values.filter { $0.observed <= $0.quantile }.count) / Double(log.count)
         return LiveAccuracy(points: log.count, mape: mape, quantileCoverage: covered, window: accuracyWindow)
+    }
+
+    /// How long each zone's last fit took, seconds (for the benchmark).
+    public func fitSeconds(planUID: String) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (k, v) in fitted where k.hasPrefix("\(planUID)/") { out[String(k.dropFirst(planUID.count + 1))] = v.fitSeconds }
+        return out
     }
 
     /// Forgets a plan's fits (the plan was deleted).

@@ -99,13 +99,16 @@ public struct ZonePlanReconciler: Sendable {
         let lead = spec.nodePools?.first?.provisioningLeadTime.flatMap(DurationParser.seconds) ?? 0
         let horizon = spec.forecast?.horizon.flatMap(DurationParser.seconds) ?? 7200
         let quantile = spec.forecast?.quantile ?? 0.9
-        let claims = workloadClaims(spec)
+        let zoneWorkloads = workloadsByZone(spec)
+        var claims: [String: [String]] = [:]
+        for (zone, list) in zoneWorkloads { for w in list { claims[w.key, default: []].append(zone) } }
         var forecastNotes: [String] = []
         var refits: [String] = []
         var lastFit: Date?
         var fitSeconds: [String: Double] = [:]
         var observedAt: [String: Date] = [:]
         var live: [String: LiveAccuracy] = [:]
+        let input = await forecasts.input(for: spec)
         // Zones with a forecast of their own first; then zones that follow one of them.
         let zones = spec.zones ?? []
         var outlooks: [String: ZoneOutlook] = [:]
@@ -116,7 +119,7 @@ public struct ZonePlanReconciler: Sendable {
             var outlook: ZoneOutlook?
             var observedLoad: Double?
             if let leader = zone.load?.follows?.zone {
-                let f = await forecasts.follow(planUID: plan.metadata.uid ?? plan.name, plan: spec, follower: zone, leader: leader, now: now)
+                let f = await forecasts.follow(planUID: plan.metadata.uid ?? plan.name, plan: spec, follower: zone, leader: leader, input: input, now: now)
                 observedLoad = f.observedLoad
                 observedAt[name] = f.observedAt
                 problem = f.problem
@@ -126,7 +129,7 @@ public struct ZonePlanReconciler: Sendable {
                     }
                 }
             } else {
-                let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, leadSeconds: lead, now: now)
+                let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, input: input, leadSeconds: lead, now: now)
                 problem = result.problem
                 observedLoad = result.observedLoad
                 live[name] = result.live
@@ -151,7 +154,7 @@ public struct ZonePlanReconciler: Sendable {
                 blockers.append("Deployment \(deployment) is selected by zones \(zones.sorted().joined(separator: ", "))")
             }
             byName[name] = ZoneSnapshot(name: name, outlook: outlook, observedLoad: observedLoad, forecastProblem: problem,
-                                        workloads: workloads(of: zone), blockers: blockers.sorted())
+                                        workloads: zoneWorkloads[name] ?? [], blockers: blockers.sorted())
         }
         let snapshots = zones.compactMap { byName[$0.name ?? ""] }
         let pool = poolSnapshot(spec)
@@ -274,43 +277,51 @@ public struct ZonePlanReconciler: Sendable {
         if !refits.isEmpty {
             await events.record(ref, .normal, reason: "ForecastRefit", message: "refitted " + refits.map { String(format: "%@ (%.2f s)", $0, fitSeconds[$0] ?? 0) }.joined(separator: ", "))
         }
-        for a in actions { await events.record(ref, .normal, reason: enforce ? "Scaled" : "WouldScale", message: a) }
-        for e in actionErrors { await events.record(ref, .warning, reason: "ScaleFailed", message: e) }
+        // One Event per reconcile that changes something (or, in DryRun, whose would-be changes
+        // differ from the last reconcile's), naming the first changes and counting the rest.
+        let newWouldBe = enforce ? false : await memories.noteWouldBe(planID, actions)
+        if !actions.isEmpty, enforce || newWouldBe {
+            let shown = actions.prefix(8).joined(separator: "; ") + (actions.count > 8 ? "; and \(actions.count - 8) more" : "")
+            await events.record(ref, .normal, reason: enforce ? "Scaled" : "WouldScale", message: shown)
+        }
+        if !actionErrors.isEmpty {
+            await events.record(ref, .warning, reason: "ScaleFailed", message: actionErrors.prefix(8).joined(separator: "; ") + (actionErrors.count > 8 ? "; and \(actionErrors.count - 8) more" : ""))
+        }
         record(metrics: decision, snapshots: snapshots, pool: spec.nodePools?.first?.name, current: poolCurrent ?? pool?.currentNodes, fitSeconds: fitSeconds)
-        if !actions.isEmpty { logger.info("ZonePlan \(plan.name): \(actions.joined(separator: "; "))") }
+        if !actions.isEmpty && enforce { logger.info("ZonePlan \(plan.name): \(actions.joined(separator: "; "))") }
         return .requeue(after: Self.resyncSeconds)
     }
 
     // MARK: the world
 
-    /// Which zones select each Deployment (`namespace/name` → zone names).
-    func workloadClaims(_ spec: ZonePlan.Spec) -> [String: [String]] {
-        var claims: [String: [String]] = [:]
-        for zone in spec.zones ?? [] {
-            for w in workloads(of: zone) { claims[w.key, default: []].append(zone.name ?? "") }
+    /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile.
+    func workloadsByZone(_ spec: ZonePlan.Spec) -> [String: [ZoneWorkload]] {
+        var hpaOf: [String: HorizontalPodAutoscaler] = [:]
+        for h in caches.autoscalers.list() {
+            guard let target = h.spec?.scaleTargetRef, target.kind == "Deployment" else { continue }
+            hpaOf["\(h.metadata.namespace ?? "")/\(target.name)"] = h
         }
-        return claims
-    }
-
-    /// The Deployments a zone selects, with their HPAs.
-    func workloads(of zone: ZonePlan.Zone) -> [ZoneWorkload] {
-        let namespaceSelector = zone.workloads?.namespaceSelector
-        let selector = zone.workloads?.selector ?? LabelSelector()
-        let namespaces: Set<String>? = namespaceSelector.map { sel in Set(caches.namespaces.list().filter { sel.matches($0.metadata.labels) }.map(\.name)) }
-        let hpas = caches.autoscalers.list()
-        return caches.deployments.list().filter { d in
-            (namespaces?.contains(d.metadata.namespace ?? "") ?? true) && selector.matches(d.metadata.labels) && d.metadata.deletionTimestamp == nil
-        }.map { d in
-            let requests = d.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
-            let hpa = hpas.first { Self.scales($0, d) }
-            return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: d.spec?.replicas ?? 1,
-                                perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
-                                priorityClassName: d.spec?.template?.spec?.priorityClassName,
-                                hpa: hpa.map { h in
-                                    ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
-                                                     userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) })
-                                })
-        }.sorted { $0.key < $1.key }
+        let deployments = caches.deployments.list().filter { $0.metadata.deletionTimestamp == nil }
+        let namespaces = caches.namespaces.list()
+        var out: [String: [ZoneWorkload]] = [:]
+        for zone in spec.zones ?? [] {
+            let selector = zone.workloads?.selector ?? LabelSelector()
+            let allowed: Set<String>? = zone.workloads?.namespaceSelector.map { sel in Set(namespaces.filter { sel.matches($0.metadata.labels) }.map(\.name)) }
+            out[zone.name ?? ""] = deployments.filter { d in
+                (allowed?.contains(d.metadata.namespace ?? "") ?? true) && selector.matches(d.metadata.labels)
+            }.map { d in
+                let requests = d.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
+                let hpa = hpaOf["\(d.metadata.namespace ?? "")/\(d.name)"]
+                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: d.spec?.replicas ?? 1,
+                                    perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
+                                    priorityClassName: d.spec?.template?.spec?.priorityClassName,
+                                    hpa: hpa.map { h in
+                                        ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
+                                                         userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) })
+                                    })
+            }.sorted { $0.key < $1.key }
+        }
+        return out
     }
 
     /// Whether `hpa` scales Deployment `d`.
@@ -497,9 +508,16 @@ public struct ZonePlanReconciler: Sendable {
 /// Stabilisation memory per plan and zone, kept in the process between reconciles.
 actor ZoneMemories {
     private var byPlan: [String: [String: ZoneMemory]] = [:]
+    private var wouldBe: [String: [String]] = [:]
     func recall(_ plan: String) -> [String: ZoneMemory]? { byPlan[plan] }
     func keep(_ plan: String, _ memory: [String: ZoneMemory]) { byPlan[plan] = memory }
-    func forget(_ plan: String) { byPlan[plan] = nil }
+    /// Whether a DryRun plan's would-be changes differ from last time (then they are remembered).
+    func noteWouldBe(_ plan: String, _ actions: [String]) -> Bool {
+        guard wouldBe[plan] != actions else { return false }
+        wouldBe[plan] = actions
+        return true
+    }
+    func forget(_ plan: String) { byPlan[plan] = nil; wouldBe[plan] = nil }
 }
 
 public struct ZonePlanError: Error, CustomStringConvertible, Sendable {
