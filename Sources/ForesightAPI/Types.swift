@@ -71,6 +71,9 @@ public struct ZonePlan: KubernetesResource {
         public var buffer: IntOrString?
         public var minReplicas: Int?
         public var maxReplicas: Int?
+        /// Set the zone's PriorityClass on its Deployments' pod templates (a rollout: their pods are
+        /// replaced). Off by default: a Deployment using another class is only reported.
+        public var assignPriorityClass: Bool?
         public init() {}
 
         public struct Workloads: Codable, Sendable {

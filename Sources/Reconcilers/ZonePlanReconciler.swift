@@ -178,17 +178,28 @@ public struct ZonePlanReconciler: Sendable {
             }
         }
         for zone in spec.zones ?? [] {
-            if let pc = zone.priorityClassName, !pc.isEmpty {
-                do { if let a = try await ensurePriorityClass(pc, value: zone.priority ?? 0, plan: plan.name, write: enforce) { actions.append(a) } } catch {
-                    actionErrors.append("PriorityClass \(pc): \(error)")
+            guard let pc = zone.priorityClassName, !pc.isEmpty else { continue }
+            do { if let a = try await ensurePriorityClass(pc, value: zone.priority ?? 0, plan: plan.name, write: enforce) { actions.append(a) } } catch {
+                actionErrors.append("PriorityClass \(pc): \(error)")
+                continue
+            }
+            guard zone.assignPriorityClass == true, decision.zones.first(where: { $0.name == zone.name })?.blocked == nil else { continue }
+            for w in zoneWorkloads[zone.name ?? ""] ?? [] where w.priorityClassName != pc {
+                do {
+                    if enforce {
+                        try await client.patch(Deployment.self, namespace: w.namespace, name: w.name, body: ["spec": ["template": ["spec": ["priorityClassName": .string(pc)]]]])
+                    }
+                    actions.append("Deployment \(w.key) pods now use PriorityClass \(pc) (a rollout)")
+                } catch {
+                    actionErrors.append("\(w.key): priorityClassName: \(error)")
                 }
             }
         }
         var poolProblem: String?
         var poolCurrent: Int?
-        if let poolSpec = spec.nodePools?.first, let desired = decision.desiredNodes {
+        if let poolSpec = spec.nodePools?.first {
             do {
-                let (current, action) = try await sizePool(poolSpec, desired: desired, write: enforce)
+                let (current, action) = try await sizePool(poolSpec, desired: decision.desiredNodes, write: enforce)
                 poolCurrent = current
                 if let action { actions.append(action) }
             } catch {
@@ -225,7 +236,8 @@ public struct ZonePlanReconciler: Sendable {
             if let d = zone.degraded { messages.append("reactive sizing: \(d)") }
             for w in snap.workloads where w.priorityClassName != nil || (spec.zones?.first { $0.name == zone.name }?.priorityClassName) != nil {
                 let wanted = spec.zones?.first { $0.name == zone.name }?.priorityClassName
-                if let wanted, w.priorityClassName != wanted { messages.append("Deployment \(w.key) does not use the zone's PriorityClass \(wanted)") }
+                let assigning = spec.zones?.first { $0.name == zone.name }?.assignPriorityClass == true
+                if let wanted, w.priorityClassName != wanted, !assigning { messages.append("Deployment \(w.key) does not use the zone's PriorityClass \(wanted) (assignPriorityClass sets it)") }
             }
             if !messages.isEmpty { entry.append(("message", .string(messages.joined(separator: "; ")))) }
             entry.append(("stabilization", try encode(zone.memory)))
@@ -395,7 +407,8 @@ public struct ZonePlanReconciler: Sendable {
     }
 
     /// Reads the pool's size through its scale target and writes the desired one (when `write`).
-    func sizePool(_ pool: ZonePlan.NodePool, desired: Int, write: Bool) async throws -> (Int, String?) {
+    /// Without `desired` (no node to measure yet) it only reads, so a bad scale target is still reported.
+    func sizePool(_ pool: ZonePlan.NodePool, desired: Int?, write: Bool) async throws -> (Int, String?) {
         guard let ref = pool.scaleTargetRef, let apiVersion = ref.apiVersion, let kind = ref.kind, let name = ref.name else {
             throw ZonePlanError("spec.nodePools[0].scaleTargetRef is incomplete")
         }
@@ -405,6 +418,7 @@ public struct ZonePlanReconciler: Sendable {
         }
         let scale = try await client.getScale(resource, namespace: ref.namespace, name: name)
         let current = scale.spec.replicas ?? 0
+        guard let desired else { return (current, nil) }
         guard write, current != desired else { return (current, current != desired ? "node pool \(pool.name ?? "") \(current) → \(desired) nodes" : nil) }
         try await client.setScale(resource, namespace: ref.namespace, name: name, replicas: desired)
         return (current, "node pool \(pool.name ?? "") \(current) → \(desired) nodes")

@@ -432,5 +432,89 @@ extension EndToEnd {
                 "\((try? jsonpath("zoneplan", run, ".status.conditions")) ?? "")")
         #expect(Double(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"front\")].observedLoad")).map { $0 < 300 } == true)
     }
+
+    /// What the controller cannot act on safely is named, and the rest of the plan goes on: two
+    /// zones selecting one Deployment, a node pool whose target has no scale subresource. A zone
+    /// that asks for it gets its PriorityClass set on its Deployment.
+    @Test func badPartsOfAPlanAreNamedWhileTheRestWorks() async throws {
+        try Cluster.installManifests()
+        let run = "zb-\(UUID().uuidString.prefix(5).lowercased())"
+        let ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let controller = try startController(run)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+            controller.stop()
+            Cluster.deleteNamespace(ns)
+            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-c", "--wait=false"], allowFailure: true)
+        }
+        let now = Date()
+        let trace = risingTraceCSV(now: now, days: 15, base: 300, amplitude: 0, peakAhead: 0, noiseSeed: 6)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["a": trace, "b": trace, "c": trace]))
+        var objects = ""
+        for (name, labels) in [("shared", "{a: x, b: x}"), ("only-a", "{a: x}"), ("only-c", "{c: x}")] {
+            objects += """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: \(name), namespace: \(ns), labels: \(labels)}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: \(name)}}
+              template:
+                metadata: {labels: {app: \(name)}}
+                spec: {containers: [{name: c, image: nginx}]}
+            ---
+
+            """
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects)
+        func zone(_ z: String, extra: String = "") -> String {
+            """
+              - name: \(z)
+                priority: 10
+                workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {\(z): x}}}
+                load: {perReplica: 50}
+                buffer: 0
+                maxReplicas: 20\(extra)
+            """
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(run)}
+        spec:
+          nodePools:
+          - name: wrong
+            nodeSelector: {matchLabels: {pool: nothing-\(run)}}
+            scaleTargetRef: {apiVersion: v1, kind: ConfigMap, namespace: \(ns), name: load-history}
+            minNodes: 1
+            maxNodes: 3
+          forecast:
+            source: {configMap: {namespace: \(ns), name: load-history}}
+            horizon: 1h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+        \(zone("a"))
+        \(zone("b"))
+        \(zone("c", extra: "\n    priorityClassName: \(run)-c\n    assignPriorityClass: true"))
+        """)
+        // c is scaled and its Deployment gets the zone's class; a and b are not scaled and say why.
+        _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
+            Int(try jsonpath("deployment", "only-c", ".spec.replicas", namespace: ns)).map { $0 >= 6 } == true ? true : nil
+        }
+        _ = try await Cluster.eventually(timeout: 30) { () throws -> Bool? in
+            try jsonpath("deployment", "only-c", ".spec.template.spec.priorityClassName", namespace: ns) == "\(run)-c" ? true : nil
+        }
+        #expect(try jsonpath("deployment", "shared", ".spec.replicas", namespace: ns) == "1")
+        #expect(try jsonpath("deployment", "only-a", ".spec.replicas", namespace: ns) == "1", "a zone with a contested Deployment is not scaled at all")
+        let messageA = try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"a\")].message")
+        #expect(messageA.contains("Deployment \(ns)/shared is selected by zones a, b"), "\(messageA)")
+        let pool = try jsonpath("zoneplan", run, ".status.nodePools[0].message")
+        #expect(pool.contains("no scale subresource"), "\(pool)")
+        let ready = try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Ready\")].message")
+        #expect(try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Ready\")].status") == "False")
+        #expect(ready.contains("a: not scaled") == false && ready.contains("selected by zones a, b") && ready.contains("node pool"), "\(ready)")
+    }
 }
 }
