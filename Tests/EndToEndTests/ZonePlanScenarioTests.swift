@@ -24,16 +24,43 @@ func risingTraceCSV(now: Date, days: Int, base: Double, amplitude: Double, peakA
     return lines.joined(separator: "\n")
 }
 
+/// What every ZonePlan scenario starts from and cleans up: the manifests installed, a namespace
+/// labelled `team=<run>`, and the controller running with the shipped ClusterRole's token.
+final class ZonePlanTestBed {
+    let run: String
+    let ns: String
+    private(set) var controller: BackgroundProcess?
+    private var cleanups: [() -> Void] = []
+
+    init(prefix: String) throws {
+        try Cluster.installManifests()
+        run = "\(prefix)-\(UUID().uuidString.prefix(5).lowercased())"
+        ns = try Cluster.makeNamespace(run)
+        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+    }
+
+    func startController() throws {
+        controller = try BackgroundProcess(Cluster.binary("foresight"), [
+            "run", "--kubeconfig", Cluster.controllerKubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
+            "--identity", run, "--metrics-address", "127.0.0.1:0",
+        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(run)")
+    }
+
+    /// Runs `body` at tear-down, before the namespace goes.
+    func onTearDown(_ body: @escaping () -> Void) { cleanups.append(body) }
+
+    func tearDown() {
+        _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
+        controller?.stop()
+        for c in cleanups.reversed() { c() }
+        Cluster.deleteNamespace(ns)
+        _ = try? Cluster.kubectl(["delete", "priorityclass", "-l", "app.kubernetes.io/managed-by=foresight", "--wait=false"], allowFailure: true)
+    }
+}
+
 extension EndToEnd {
 /// ZonePlans on the real control plane, through kubectl, with simulated nodes and a NodePool.
 @Suite struct ZonePlanScenarioTests {
-    func startController(_ name: String) throws -> BackgroundProcess {
-        try BackgroundProcess(Cluster.binary("foresight"), [
-            "run", "--kubeconfig", Cluster.controllerKubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
-            "--identity", name, "--metrics-address", "127.0.0.1:0",
-        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(name)")
-    }
-
     func jsonpath(_ kind: String, _ name: String, _ path: String, namespace: String? = nil) throws -> String {
         var args = ["get", kind, name, "-o", "jsonpath={\(path)}"]
         if let namespace { args += ["-n", namespace] }
@@ -43,22 +70,17 @@ extension EndToEnd {
     /// Three zones whose coming hours rise: replicas and nodes are raised while the observed load
     /// is still low; then the pool's maximum is cut below the demand and the overflow policy shows.
     @Test func zonesAndThePoolRiseAheadOfTheLoadThenOverflowIsReported() async throws {
-        try Cluster.installManifests()
-        let run = "zp-\(UUID().uuidString.prefix(5).lowercased())"
-        let ns = try Cluster.makeNamespace(run)
-        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let bed = try ZonePlanTestBed(prefix: "zp")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
         let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
             "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
         ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
-        let controller = try startController(run)
-        defer {
-            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
-            controller.stop()
+        bed.onTearDown {
             simulator.stop()
-            Cluster.deleteNamespace(ns)
             _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
-            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-checkout", "--wait=false"], allowFailure: true)
         }
+        try bed.startController()
         let now = Date()
         let csv = [
             "checkout": risingTraceCSV(now: now, days: 15, base: 50, amplitude: 950, peakAhead: 100 * 60, noiseSeed: 1),
@@ -229,17 +251,10 @@ extension EndToEnd {
     /// DryRun writes nothing but the plan's status; Enforce then raises the HPA's minReplicas
     /// (the Deployment is the HPA's), and deleting the plan gives the user's value back.
     @Test func dryRunWritesOnlyStatusAndAnHPAIsRaisedThenGivenBack() async throws {
-        try Cluster.installManifests()
-        let run = "zh-\(UUID().uuidString.prefix(5).lowercased())"
-        let ns = try Cluster.makeNamespace(run)
-        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
-        let controller = try startController(run)
-        defer {
-            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
-            controller.stop()
-            Cluster.deleteNamespace(ns)
-            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-web", "--wait=false"], allowFailure: true)
-        }
+        let bed = try ZonePlanTestBed(prefix: "zh")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try bed.startController()
         let now = Date()
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": risingTraceCSV(now: now, days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 9)]))
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
@@ -302,17 +317,10 @@ extension EndToEnd {
 
     /// A zone whose history turns to garbage is sized reactively and says so; fixed, it recovers.
     @Test func garbageHistoryDegradesToReactiveSizingAndRecovers() async throws {
-        try Cluster.installManifests()
-        let run = "zg-\(UUID().uuidString.prefix(5).lowercased())"
-        let ns = try Cluster.makeNamespace(run)
-        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
-        let controller = try startController(run)
-        defer {
-            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
-            controller.stop()
-            Cluster.deleteNamespace(ns)
-            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-web", "--wait=false"], allowFailure: true)
-        }
+        let bed = try ZonePlanTestBed(prefix: "zg")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try bed.startController()
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": "timestamp,value\nyesterday,lots\n<html>502 Bad Gateway</html>"]))
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
         apiVersion: apps/v1
@@ -351,10 +359,9 @@ extension EndToEnd {
     /// load: both are raised ahead of the frontend's coming peak.
     @Test(.enabled(if: PrometheusFixture.available, "needs prometheus and promtool"))
     func prometheusHistoryAndAFollowingZone() async throws {
-        try Cluster.installManifests()
-        let run = "zq-\(UUID().uuidString.prefix(5).lowercased())"
-        let ns = try Cluster.makeNamespace(run)
-        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
+        let bed = try ZonePlanTestBed(prefix: "zq")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
         let now = Date()
         func samples(_ csv: String, scale: Double) -> [(Int64, Double)] {
             csv.split(separator: "\n").dropFirst().compactMap { line in
@@ -368,13 +375,8 @@ extension EndToEnd {
             ("requests{tier=\"front\"}", samples(front, scale: 1)),
             ("requests{tier=\"back\"}", samples(front, scale: 0.25)),  // the backend sees a quarter of the frontend's load
         ])
-        let controller = try startController(run)
-        defer {
-            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
-            controller.stop()
-            prometheus.stop()
-            Cluster.deleteNamespace(ns)
-        }
+        bed.onTearDown { prometheus.stop() }
+        try bed.startController()
         var objects = ""
         for name in ["front", "back"] {
             objects += """
@@ -437,17 +439,10 @@ extension EndToEnd {
     /// zones selecting one Deployment, a node pool whose target has no scale subresource. A zone
     /// that asks for it gets its PriorityClass set on its Deployment.
     @Test func badPartsOfAPlanAreNamedWhileTheRestWorks() async throws {
-        try Cluster.installManifests()
-        let run = "zb-\(UUID().uuidString.prefix(5).lowercased())"
-        let ns = try Cluster.makeNamespace(run)
-        try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
-        let controller = try startController(run)
-        defer {
-            _ = try? Cluster.kubectl(["delete", "zoneplan", run, "--wait=false"], allowFailure: true)
-            controller.stop()
-            Cluster.deleteNamespace(ns)
-            _ = try? Cluster.kubectl(["delete", "priorityclass", "\(run)-c", "--wait=false"], allowFailure: true)
-        }
+        let bed = try ZonePlanTestBed(prefix: "zb")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try bed.startController()
         let now = Date()
         let trace = risingTraceCSV(now: now, days: 15, base: 300, amplitude: 0, peakAhead: 0, noiseSeed: 6)
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["a": trace, "b": trace, "c": trace]))
