@@ -218,6 +218,23 @@ extension EndToEnd {
         #expect(try Cluster.kubectl(["get", "zoneplan", run]).out.contains(run))
     }
 
+    /// A Deployment of one nginx container, labelled as given, in YAML for kubectl.
+    func deploymentYAML(_ name: String, ns: String, labels: String, replicas: Int = 1, podSpec: String = "{containers: [{name: c, image: nginx}]}") -> String {
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: \(name), namespace: \(ns), labels: \(labels)}
+        spec:
+          replicas: \(replicas)
+          selector: {matchLabels: {app: \(name)}}
+          template:
+            metadata: {labels: {app: \(name)}}
+            spec: \(podSpec)
+        ---
+
+        """
+    }
+
     func configMapYAML(_ ns: String, _ data: [String: String]) -> String {
         var y = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: load-history, namespace: \(ns)}\ndata:\n"
         for (k, v) in data.sorted(by: { $0.key < $1.key }) { y += "  \(k): |\n" + v.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n" }
@@ -257,17 +274,8 @@ extension EndToEnd {
         try bed.startController()
         let now = Date()
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": risingTraceCSV(now: now, days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 9)]))
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: web, namespace: \(ns), labels: {tier: web}}
-        spec:
-          replicas: 1
-          selector: {matchLabels: {app: web}}
-          template:
-            metadata: {labels: {app: web}}
-            spec: {containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]}
-        ---
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: deploymentYAML("web", ns: ns, labels: "{tier: web}",
+                                                                         podSpec: "{containers: [{name: c, image: nginx, resources: {requests: {cpu: 100m}}}]}") + """
         apiVersion: autoscaling/v1
         kind: HorizontalPodAutoscaler
         metadata: {name: web, namespace: \(ns)}
@@ -322,17 +330,7 @@ extension EndToEnd {
         let run = bed.run, ns = bed.ns
         try bed.startController()
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": "timestamp,value\nyesterday,lots\n<html>502 Bad Gateway</html>"]))
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: web, namespace: \(ns), labels: {tier: web}}
-        spec:
-          replicas: 3
-          selector: {matchLabels: {app: web}}
-          template:
-            metadata: {labels: {app: web}}
-            spec: {containers: [{name: c, image: nginx}]}
-        """)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: deploymentYAML("web", ns: ns, labels: "{tier: web}", replicas: 3))
         try Cluster.kubectl(["apply", "-f", "-"], stdin: plan(run, ns: ns, mode: "Enforce"))
         let degraded = try await Cluster.eventually(timeout: 60) { () throws -> String? in
             let m = try jsonpath("zoneplan", run, ".status.conditions[?(@.type==\"Degraded\")].message")
@@ -377,23 +375,7 @@ extension EndToEnd {
         ])
         bed.onTearDown { prometheus.stop() }
         try bed.startController()
-        var objects = ""
-        for name in ["front", "back"] {
-            objects += """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: \(name), namespace: \(ns), labels: {tier: \(name)}}
-            spec:
-              replicas: 1
-              selector: {matchLabels: {app: \(name)}}
-              template:
-                metadata: {labels: {app: \(name)}}
-                spec: {containers: [{name: c, image: nginx}]}
-            ---
-
-            """
-        }
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: ["front", "back"].map { deploymentYAML($0, ns: ns, labels: "{tier: \($0)}") }.joined())
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
         apiVersion: foresight.dev/v1alpha1
         kind: ZonePlan
@@ -446,23 +428,8 @@ extension EndToEnd {
         let now = Date()
         let trace = risingTraceCSV(now: now, days: 15, base: 300, amplitude: 0, peakAhead: 0, noiseSeed: 6)
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["a": trace, "b": trace, "c": trace]))
-        var objects = ""
-        for (name, labels) in [("shared", "{a: x, b: x}"), ("only-a", "{a: x}"), ("only-c", "{c: x}")] {
-            objects += """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: \(name), namespace: \(ns), labels: \(labels)}
-            spec:
-              replicas: 1
-              selector: {matchLabels: {app: \(name)}}
-              template:
-                metadata: {labels: {app: \(name)}}
-                spec: {containers: [{name: c, image: nginx}]}
-            ---
-
-            """
-        }
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects)
+        let objects = [("shared", "{a: x, b: x}"), ("only-a", "{a: x}"), ("only-c", "{c: x}")].map { deploymentYAML($0.0, ns: ns, labels: $0.1) }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: objects.joined())
         func zone(_ z: String, extra: String = "") -> String {
             """
               - name: \(z)
