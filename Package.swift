@@ -55,6 +55,8 @@ let package = Package(
         // Capacity planning: zone sizing, stabilisation, partitioning by priority (pure; the
         // controller and the simulator call the same functions).
         .target(name: "CapacityPlanning"),
+        // Update windows: schedules (cron with time zones), drain filtering, node order (pure).
+        .target(name: "UpdatePlanning", dependencies: ["KubernetesCore"]),
 
         // The custom resources: types and the checks a schema cannot express (pure).
         .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
@@ -86,6 +88,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
         .testTarget(name: "CapacityPlanningTests", dependencies: ["CapacityPlanning", "TestSupport"]),
+        .testTarget(name: "UpdatePlanningTests", dependencies: ["UpdatePlanning", "ControllerRuntime", "KubernetesCore", "TestSupport"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport", "TestSupport"]),
         .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "KubernetesClient", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),
