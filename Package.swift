@@ -61,7 +61,7 @@ let package = Package(
         // The custom resources: types and the checks a schema cannot express (pure).
         .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
         .target(name: "Reconcilers", dependencies: [
-            "ForesightAPI", "CapacityPlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
+            "ForesightAPI", "CapacityPlanning", "UpdatePlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "foresight", dependencies: [
             "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers",

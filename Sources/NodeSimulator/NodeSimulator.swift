@@ -425,15 +425,33 @@ public actor NodeSimulator {
 
     func poolLoop() async {
         let watcher = Watcher<NodePool>(client: client, namespace: configuration.poolNamespace, logger: logger)
-        var pools: [String: NodePool] = [:]
-        for await event in watcher.events() {
-            switch event {
-            case .restarted(let all): pools = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
-            case .applied(let p): pools[p.name] = p
-            case .deleted(let p): pools[p.name] = nil
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in watcher.events() { await self.poolEvent(event) }
             }
-            for pool in pools.values { await reconcilePool(pool) }
+            // A resync every few seconds as well: pools follow their spec even if a watch event
+            // was missed (one once went missing right after the pool CRD was first used).
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(5))
+                    if let list = try? await self.client.list(NodePool.self, namespace: self.configuration.poolNamespace) {
+                        await self.poolEvent(.restarted(list.items))
+                    }
+                }
+            }
+            await group.waitForAll()
         }
+    }
+
+    private var pools: [String: NodePool] = [:]
+
+    func poolEvent(_ event: WatcherEvent<NodePool>) async {
+        switch event {
+        case .restarted(let all): pools = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+        case .applied(let p): pools[p.name] = p
+        case .deleted(let p): pools[p.name] = nil
+        }
+        for pool in pools.values { await reconcilePool(pool) }
     }
 
     func reconcilePool(_ pool: NodePool) async {

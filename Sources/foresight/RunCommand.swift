@@ -90,10 +90,16 @@ struct RunCommand: AsyncParsableCommand {
         await zonePlanController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable), String($0.isReady)] },
                                          mapping: everyPlan)
         await zonePlanController.watches(daemonSets, filter: .onChange { String(describing: $0.spec) }, mapping: everyPlan)
-        let windowReconciler = SpecStatusReconciler(client: client, store: windows.store, events: events)
+        let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
+        let windowReconciler = UpdateWindowReconciler(client: client, windows: windows.store, nodes: nodes.store, pods: pods.store, events: events)
         let windowController = await Controller(name: "updatewindow", informer: windows, filter: .generationChanged, workers: workers) {
             try await windowReconciler.reconcile($0)
         }
+        // A window's plan moves with its nodes (joining, leaving, capacity) and the pods on them.
+        let everyWindow: @Sendable (Any) -> [ObjectKey] = { _ in windows.store.keys }
+        await windowController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable)] },
+                                       mapping: everyWindow)
+        await windowController.watches(pods, filter: .onChange { [$0.nodeName, String($0.cpuMillis), String(describing: $0.phase)] }, mapping: everyWindow)
 
         let elector: LeaderElector? = leaderElect ? LeaderElector(
             client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,

@@ -1,0 +1,71 @@
+import ControllerRuntime
+import ForesightAPI
+import Forecasting
+import Foundation
+import KubernetesCore
+import UpdatePlanning
+
+/// The schedule of an UpdateWindow spec (nil with the reason when it cannot be read).
+public func windowSchedule(_ spec: UpdateWindow.Spec) -> (WindowSchedule?, String?) {
+    guard let s = spec.schedule, let duration = s.duration.flatMap(DurationParser.seconds) else { return (nil, "spec.schedule.duration is missing") }
+    if let start = s.start.flatMap(Timestamp.parse) { return (.once(start: start, duration: TimeInterval(duration)), nil) }
+    guard let cron = s.cron else { return (nil, "spec.schedule needs start or cron") }
+    do {
+        let tz = TimeZone(identifier: s.timeZone ?? "UTC") ?? TimeZone(identifier: "UTC")!
+        return (.recurring(try CronSchedule(cron), timeZone: tz, duration: TimeInterval(duration)), nil)
+    } catch {
+        return (nil, "spec.schedule.cron: \(error)")
+    }
+}
+
+/// What an UpdateWindow's status says this version: when it opens, and the plan it would follow.
+public struct UpdateWindowPreview: Sendable, Equatable {
+    public var phase: String
+    public var window: WindowSchedule.Occurrence?
+    public var plan: UpdatePlan?
+    public var nodeCount: Int
+    public var problem: String?
+}
+
+/// Plans an UpdateWindow from a snapshot: the window now open or next, the selected nodes, each
+/// node's predicted load (its pods' CPU requests, in millicores, stand in for load; what the
+/// other selected nodes have free is the spare capacity), and the order and times the planner
+/// gives them. Pure.
+public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String) -> [CachedPod], now: Date) -> UpdateWindowPreview {
+    let (schedule, problem) = windowSchedule(spec)
+    guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
+    let selector = spec.nodeSelector ?? LabelSelector()
+    var selected = nodes.filter { selector.matches($0.metadata.labels) }
+    if let listed = spec.nodes, !listed.isEmpty, spec.order != "Given" { selected = selected.filter { listed.contains($0.name) } }
+    let window = schedule.current(at: now) ?? schedule.next(after: now)
+    // This version plans and reports; it does not run updates, so an open window stays Pending.
+    var phase = schedule.current(at: now) != nil ? "Pending" : "Waiting"
+    if spec.paused == true { phase = "Paused" }
+    if window == nil && schedule.hasExpired(at: now) { phase = "Expired" }
+    guard let occurrence = window else { return UpdateWindowPreview(phase: phase, window: nil, plan: nil, nodeCount: selected.count, problem: problem) }
+
+    // Load per node: its pods' CPU requests (DaemonSet and mirror pods stay with the node).
+    func load(_ node: Node) -> Double {
+        podsOn(node.name).filter { $0.ownerKind != "DaemonSet" && !$0.flags.contains(.mirror) && !$0.isFinished }.reduce(0) { $0 + Double($1.cpuMillis) }
+    }
+    let loads = Dictionary(uniqueKeysWithValues: selected.map { ($0.name, load($0)) })
+    // While a node is out the others must hold its pods: the spare capacity is the CPU the
+    // selected nodes have free, less the most any one of them has free (the node out offers
+    // nothing then); the planner subtracts the load of the nodes out.
+    let free = selected.map { Double(Quantity.millis($0.status?.allocatable?["cpu"]) ?? 0) - (loads[$0.name] ?? 0) }
+    let spareNow = free.reduce(0, +) - (free.max() ?? 0)
+    let step: TimeInterval = 60
+    let steps = max(1, Int((occurrence.end.timeIntervalSince(occurrence.start) / step).rounded(.up)))
+    let spare = SpareCapacity(start: occurrence.start, step: step, values: Array(repeating: spareNow, count: steps))
+    let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
+    let maxUnavailable = max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1)
+    let order: NodeOrder
+    switch spec.order ?? "PredictedLoad" {
+    case "Name": order = .name
+    case "Given": order = .given(spec.nodes ?? [])
+    default: order = .predictedLoad
+    }
+    let plan = planUpdate(selected.map { NodeToUpdate(name: $0.name, predictedLoad: loads[$0.name] ?? 0) }, order: order, spare: spare,
+                          perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
+    return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
+}
