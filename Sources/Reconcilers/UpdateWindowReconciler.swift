@@ -32,7 +32,6 @@ public struct UpdateWindowReconciler: Sendable {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileAction {
         guard let window = windows.get(key), let spec = window.spec else { return .awaitChange }
         let now = clock()
-        let problems = spec.validate()
         var conditions = window.statusConditions
         let stamp = Timestamp.format(now)
         let generation = window.metadata.generation
@@ -42,11 +41,11 @@ public struct UpdateWindowReconciler: Sendable {
         }
         var status: [(String, JSONValue)] = [("observedGeneration", generation.map(JSONValue.int) ?? .null)]
         let ref = ObjectReference(apiVersion: UpdateWindow.resource.apiVersion, kind: "UpdateWindow", name: window.name, uid: window.metadata.uid)
-        if !problems.isEmpty {
-            let message = problems.map(\.description).joined(separator: "; ")
-            condition("Ready", false, "InvalidSpec", message)
-            status.append(("conditions", try encode(conditions)))
-            if try await write(window, status) { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
+        if let (invalid, problems) = invalidSpecConditions(for: window, now: now) {
+            status.append(("conditions", try encode(invalid)))
+            if try await write(window, status) {
+                await events.record(ref, .warning, reason: "InvalidSpec", message: problems.map(\.description).joined(separator: "; "))
+            }
             return .awaitChange
         }
         let preview = previewWindow(spec, nodes: nodes.list(), podsOn: { pods.byIndex(PodIndex.node, $0) }, now: now)

@@ -72,23 +72,21 @@ public struct ZonePlanReconciler: Sendable {
             try await cleanUp(plan)
             return .awaitChange
         }
-        guard let spec = plan.spec else { return .awaitChange }
-        let problems = spec.validate()
         let now = clock()
+        if let (invalid, problems) = invalidSpecConditions(for: plan, now: now) {
+            let message = problems.map(\.description).joined(separator: "; ")
+            let changed = try await writeStatus(plan, [("conditions", try encodeConditions(invalid)), ("observedGeneration", plan.metadata.generation.map(JSONValue.int) ?? .null),
+                                                       ("zoneCount", .int(plan.spec?.zones?.count ?? 0))])
+            if changed { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
+            return .awaitChange
+        }
+        guard let spec = plan.spec else { return .awaitChange }
         var conditions = plan.statusConditions
         let generation = plan.metadata.generation
         let stamp = Timestamp.format(now)
         func condition(_ type: String, _ status: Bool?, _ reason: String, _ message: String) {
             conditions.set(Condition(type: type, status: status.map { $0 ? "True" : "False" } ?? "Unknown", observedGeneration: generation,
                                      lastTransitionTime: stamp, reason: reason, message: message))
-        }
-        if !problems.isEmpty {
-            let message = problems.map(\.description).joined(separator: "; ")
-            condition("Ready", false, "InvalidSpec", message)
-            let changed = try await writeStatus(plan, [("conditions", try encodeConditions(conditions)), ("observedGeneration", generation.map(JSONValue.int) ?? .null),
-                                                       ("zoneCount", .int(spec.zones?.count ?? 0))])
-            if changed { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
-            return .awaitChange
         }
         let enforce = (spec.mode ?? "Enforce") == "Enforce"
         if enforce && !(plan.metadata.finalizers ?? []).contains(ZonePlanAnnotations.finalizer) {

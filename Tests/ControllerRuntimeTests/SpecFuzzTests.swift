@@ -40,7 +40,8 @@ import TestSupport
             decoded += 1
             let problems = object.specProblems()
             #expect(problems.allSatisfy { $0.field.hasPrefix("spec") || $0.field.hasPrefix("metadata") })
-            let (conditions, _) = specConditions(for: object, now: Date(timeIntervalSince1970: 0))
+            let conditions = invalidSpecConditions(for: object, now: Date(timeIntervalSince1970: 0))?.conditions ?? []
+            #expect(problems.isEmpty == conditions.isEmpty, "a condition exactly when there are problems")
             if !problems.isEmpty {
                 invalid += 1
                 #expect(conditions["Ready"]?.reason == "InvalidSpec")

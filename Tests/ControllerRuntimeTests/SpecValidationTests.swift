@@ -53,7 +53,7 @@ func decode<T: Decodable>(_ yaml: String, as: T.Type) throws -> T {
         #expect(fields.contains("spec.forecast.holidays[0]"))
         #expect(fields.contains("spec.forecast.seasonalities[0]"), "1d is not a multiple of 7m")
 
-        let (conditions, _) = specConditions(for: zp, now: Date(timeIntervalSince1970: 0))
+        let conditions = invalidSpecConditions(for: zp, now: Date(timeIntervalSince1970: 0))?.conditions ?? []
         #expect(conditions["Ready"]?.status == "False")
         #expect(conditions["Ready"]?.reason == "InvalidSpec")
         #expect(conditions["Ready"]?.observedGeneration == 3)
@@ -77,13 +77,15 @@ func decode<T: Decodable>(_ yaml: String, as: T.Type) throws -> T {
     @Test func conditionKeepsTransitionTimeWhileStatusHolds() throws {
         var uw = try decode("""
         metadata: {name: w, generation: 1}
-        spec: {nodeSelector: {}, schedule: {start: "2026-11-29T01:00:00Z", duration: 1h}}
+        spec: {nodeSelector: {}, schedule: {start: "2026-11-29T01:00:00Z", duration: 1h}, maxUnavailable: 0}
         """, as: UpdateWindow.self)
-        let first = specConditions(for: uw, now: Date(timeIntervalSince1970: 100)).conditions
-        #expect(first["Ready"]?.reason == "SpecAccepted")
+        #expect(invalidSpecConditions(for: UpdateWindow(metadata: uw.metadata, spec: { var s = uw.spec!; s.maxUnavailable = .int(1); return s }()), now: Date()) == nil,
+                "a valid spec has no InvalidSpec condition")
+        let first = invalidSpecConditions(for: uw, now: Date(timeIntervalSince1970: 100))!.conditions
+        #expect(first["Ready"]?.reason == "InvalidSpec")
         uw.status = ["conditions": try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(first))]
         uw.metadata.generation = 2
-        let second = specConditions(for: uw, now: Date(timeIntervalSince1970: 999)).conditions
+        let second = invalidSpecConditions(for: uw, now: Date(timeIntervalSince1970: 999))!.conditions
         #expect(second["Ready"]?.lastTransitionTime == first["Ready"]?.lastTransitionTime)
         #expect(second["Ready"]?.observedGeneration == 2)
     }
