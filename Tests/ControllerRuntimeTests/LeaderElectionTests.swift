@@ -111,3 +111,33 @@ func waitFor<T>(_ seconds: Double, _ check: () -> T?) async throws -> T {
         #expect(Date().timeIntervalSince(started) < 4, "answered while the slow client still holds its connection (it is given 5 s)")
     }
 }
+
+/// A controller whose state a test sets.
+struct FakeController: ManagedController {
+    var name = "fake"
+    var hasSynced = true
+    var longestReconcileSeconds: Double
+    func run() async {}
+    func stopTakingWork() async {}
+}
+
+@Suite struct ManagerProbeTests {
+    func manager(_ controllers: [any ManagedController], elector: LeaderElector? = nil) -> ControllerManager {
+        ControllerManager(informers: SharedInformers(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1"))),
+                          elector: elector, controllers: controllers)
+    }
+
+    @Test func livenessFailsWhenAReconcileHangs() {
+        #expect(manager([FakeController(longestReconcileSeconds: 5)]).liveness().ok)
+        let hung = manager([FakeController(longestReconcileSeconds: 700)]).liveness()
+        #expect(!hung.ok && hung.detail.contains("fake") && hung.detail.contains("700"))
+    }
+
+    @Test func readinessFollowsTheCachesAndTheLease() {
+        #expect(manager([FakeController(longestReconcileSeconds: 0)]).readiness().ok, "no informers, synced controller, no election: ready")
+        #expect(!manager([FakeController(hasSynced: false, longestReconcileSeconds: 0)]).readiness().ok)
+        let elector = LeaderElector(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")), namespace: "n", name: "l", identity: "me")
+        let standby = manager([FakeController(hasSynced: false, longestReconcileSeconds: 0)], elector: elector).readiness()
+        #expect(standby.ok && standby.detail.contains("standby"), "a standby is ready while it waits for the Lease")
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTransport
 import KubernetesClient
 import KubernetesCore
 import Testing
@@ -212,5 +213,28 @@ final class Counter: @unchecked Sendable {
         }
         #expect(server.received.count == 2, "one retry with a fresh credential, not more")
         #expect(await client.statistics.unauthorizedAnswers == 1)
+    }
+}
+
+@Suite struct StreamBackpressureTests {
+    /// A 32 MiB response read by a consumer that stops after its first chunk: the transport holds at
+    /// most its read-ahead limit (plus the chunk in hand), not the whole response.
+    @Test func aSlowConsumerHoldsOnlyTheReadAheadLimit() async throws {
+        let body = String(repeating: "x", count: 32 << 20)
+        let server = try FakeHTTPServer { _, _, _ in .init(status: 200, body: body) }
+        defer { server.stop() }
+        let limit = 1 << 20
+        let http = HTTPClient(streamBufferLimit: limit)
+        let stream = http.stream(HTTPRequest(method: "GET", url: "\(server.url)/big", timeout: nil))
+        var iterator = stream.makeAsyncIterator()
+        var received = 0
+        while received == 0, let part = try await iterator.next() {
+            if case .body(let d) = part { received += d.count }
+        }
+        try await Task.sleep(for: .seconds(1))  // the transfer runs on; the consumer does not read
+        #expect(stream.bufferedBytes <= limit + (1 << 17), "read ahead: \(stream.bufferedBytes) bytes")
+        // Reading on gets the whole body.
+        while let part = try await iterator.next() { if case .body(let d) = part { received += d.count } }
+        #expect(received == 32 << 20)
     }
 }
