@@ -70,7 +70,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], resources: [.embedInCode("Resources/taylor.csv")]),
         .executableTarget(name: "foresight-node-simulator", dependencies: [
             "NodeSimulator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
