@@ -116,8 +116,14 @@ public struct ConfigMapSource: Sendable {
         guard let cm = try await client.getIfExists(ConfigMap.self, namespace: namespace, name: name) else {
             throw HistorySourceError(source: source, problem: "not found")
         }
-        guard let text = cm.data?[key] else {
-            throw HistorySourceError(source: source, problem: "has no key \"\(key)\" (keys: \((cm.data ?? [:]).keys.sorted().joined(separator: ", ")))")
+        return try Self.series(in: cm.data ?? [:], key: key, source: source)
+    }
+
+    /// The history under `key` of a ConfigMap's data, read as CSV; a missing key is named with the
+    /// keys there are.
+    public static func series(in data: [String: String], key: String, source: String) throws -> TimeSeries {
+        guard let text = data[key] else {
+            throw HistorySourceError(source: source, problem: "has no key \"\(key)\" (keys: \(data.keys.sorted().joined(separator: ", ")))")
         }
         return try CSVSeriesReader.read(text, source: "\(source) key \(key)")
     }

@@ -153,3 +153,10 @@ public struct AnyKey: CodingKey, Hashable, Sendable {
     public init?(stringValue: String) { self.stringValue = stringValue }
     public init?(intValue: Int) { return nil }
 }
+
+extension JSONValue {
+    /// Any encodable value as a JSON value (conditions into a status patch, say).
+    public init<T: Encodable>(encoding value: T) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+    }
+}

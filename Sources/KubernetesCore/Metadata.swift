@@ -108,6 +108,12 @@ extension Array where Element == Condition {
         }
     }
 
+    /// Sets a condition from its parts: `status` true, false, or nil for Unknown.
+    public mutating func set(_ type: String, _ status: Bool?, reason: String, message: String, generation: Int?, at now: Date) {
+        set(Condition(type: type, status: status.map { $0 ? "True" : "False" } ?? "Unknown", observedGeneration: generation,
+                      lastTransitionTime: Timestamp.format(now), reason: reason, message: message))
+    }
+
     public subscript(type: String) -> Condition? { first(where: { $0.type == type }) }
 }
 

@@ -34,7 +34,17 @@ public func invalidSpecConditions<K: ValidatedResource>(for object: K, now: Date
     let problems = object.specProblems()
     guard !problems.isEmpty else { return nil }
     var conditions = object.statusConditions
-    conditions.set(Condition(type: "Ready", status: "False", observedGeneration: object.metadata.generation, lastTransitionTime: Timestamp.format(now),
-                             reason: "InvalidSpec", message: problems.map(\.description).joined(separator: "; ")))
+    conditions.set("Ready", false, reason: "InvalidSpec", message: problems.map(\.description).joined(separator: "; "),
+                   generation: object.metadata.generation, at: now)
     return (conditions, problems)
+}
+
+/// Patches `fields` into the object's status unless each already holds that value, compared
+/// through `comparable` (which may leave out what alone is no reason to write). Returns whether it
+/// wrote. Both reconcilers write status only through this, so nothing is written when nothing changed.
+func writeStatusIfChanged<K: ValidatedResource>(_ object: K, _ fields: [(String, JSONValue)], client: KubernetesClient,
+                                                 comparable: (JSONValue?) -> JSONValue? = { $0 }) async throws -> Bool {
+    if let current = object.status, fields.allSatisfy({ comparable(current[$0.0]) == comparable($0.1) }) { return false }
+    try await client.patchStatus(K.self, namespace: object.metadata.namespace, name: object.name, status: .object(fields))
+    return true
 }

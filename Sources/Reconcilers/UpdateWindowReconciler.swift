@@ -33,17 +33,15 @@ public struct UpdateWindowReconciler: Sendable {
         guard let window = windows.get(key), let spec = window.spec else { return .awaitChange }
         let now = clock()
         var conditions = window.statusConditions
-        let stamp = Timestamp.format(now)
         let generation = window.metadata.generation
         func condition(_ type: String, _ status: Bool?, _ reason: String, _ message: String) {
-            conditions.set(Condition(type: type, status: status.map { $0 ? "True" : "False" } ?? "Unknown", observedGeneration: generation,
-                                     lastTransitionTime: stamp, reason: reason, message: message))
+            conditions.set(type, status, reason: reason, message: message, generation: generation, at: now)
         }
         var status: [(String, JSONValue)] = [("observedGeneration", generation.map(JSONValue.int) ?? .null)]
         let ref = ObjectReference(apiVersion: UpdateWindow.resource.apiVersion, kind: "UpdateWindow", name: window.name, uid: window.metadata.uid)
         if let (invalid, problems) = invalidSpecConditions(for: window, now: now) {
-            status.append(("conditions", try encode(invalid)))
-            if try await write(window, status) {
+            status.append(("conditions", try JSONValue(encoding: invalid)))
+            if try await writeStatusIfChanged(window, status, client: client) {
                 await events.record(ref, .warning, reason: "InvalidSpec", message: problems.map(\.description).joined(separator: "; "))
             }
             return .awaitChange
@@ -67,18 +65,10 @@ public struct UpdateWindowReconciler: Sendable {
                         : "the other nodes cannot hold the pods of \(plan.wouldDip.joined(separator: ", ")) while it is out (pod CPU requests against allocatable)")
         }
         condition("Ready", false, "PlanOnly", preview.problem ?? Self.planOnlyMessage)
-        status.append(("conditions", try encode(conditions)))
-        _ = try await write(window, status)
+        status.append(("conditions", try JSONValue(encoding: conditions)))
+        _ = try await writeStatusIfChanged(window, status, client: client)
         // Look again when the window opens or closes, and at least every five minutes.
         let nextEdge = [preview.window?.start, preview.window?.end].compactMap { $0 }.filter { $0 > now }.min()
         return .requeue(after: min(300, max(1, nextEdge.map { $0.timeIntervalSince(now) + 1 } ?? 300)))
     }
-
-    func write(_ window: UpdateWindow, _ fields: [(String, JSONValue)]) async throws -> Bool {
-        if let current = window.status, case .object(let f) = JSONValue.object(fields), f.allSatisfy({ current[$0.0] == $0.1 }) { return false }
-        try await client.patchStatus(UpdateWindow.self, name: window.name, status: .object(fields))
-        return true
-    }
-
-    func encode<T: Encodable>(_ v: T) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(v)) }
 }

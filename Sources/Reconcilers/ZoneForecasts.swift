@@ -117,13 +117,10 @@ public actor ZoneForecasts {
             switch data {
             case .failure(let why): throw HistorySourceError(source: source, problem: why)
             case .success(let d):
-                guard let text = d[key] else {
-                    throw HistorySourceError(source: source, problem: "has no key \"\(key)\" (keys: \(d.keys.sorted().joined(separator: ", ")))")
-                }
                 // A ConfigMap unchanged since the last read is not parsed again.
                 let id = "\(source)@\(version)/\(key)"
                 if !version.isEmpty, let cached = parsed[id] { return cached }
-                let series = try CSVSeriesReader.read(text, source: "\(source) key \(key)")
+                let series = try ConfigMapSource.series(in: d, key: key, source: source)
                 parsed = parsed.filter { !$0.key.hasPrefix("\(source)@") || $0.key.hasPrefix("\(source)@\(version)/") }
                 parsed[id] = series
                 return series
@@ -150,7 +147,7 @@ public actor ZoneForecasts {
         // Between fits only the recent past is read (the last hour, at least six steps); a fit
         // reads the whole history span.
         let current = fitted[key].flatMap { $0.fingerprint == fingerprint && now.timeIntervalSince($0.fittedAt) < Double(step) ? $0 : nil }
-        let readSpan = current == nil ? span : max(3600, 6 * step)
+        let readSpan = current == nil ? span : Self.recentSpan(step: step)
         do { series = try await history(plan: plan, zone: zone, input: input, now: now, span: readSpan) } catch {
             result.problem = "history: \(error)"
             result.forecast = fitted[key]?.forecast
@@ -161,12 +158,7 @@ public actor ZoneForecasts {
             let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
             series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
         }
-        // The latest finite observation is the observed load, when it is recent (two steps).
-        if let i = series.values.lastIndex(where: { $0.isFinite }) {
-            let at = Date(timeIntervalSince1970: Double(series.times[i]))
-            result.observedAt = at
-            if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
-        }
+        (result.observedAt, result.observedLoad) = Self.latestObservation(series, now: now, step: step)
         if let previous = fitted[key] { record(key, previous, series: series, quantile: quantile, now: now) }
         result.live = liveAccuracy(key)
         if let current {
@@ -229,20 +221,27 @@ public actor ZoneForecasts {
         // The ratio is learned again whenever the leader is refitted; in between, the recent past only.
         let learned = ratios[key].flatMap { $0.leaderFit == leaderFit.fittedAt ? $0 : nil }
         let series: TimeSeries
-        do { series = try await history(plan: plan, zone: follower, input: input, now: now, span: learned == nil ? span : max(3600, 6 * step)) } catch {
+        do { series = try await history(plan: plan, zone: follower, input: input, now: now, span: learned == nil ? span : Self.recentSpan(step: step)) } catch {
             result.problem = "history: \(error)"
             return result
         }
-        if let i = series.times.indices.filter({ series.values[$0].isFinite }).max(by: { series.times[$0] < series.times[$1] }) {
-            let at = Date(timeIntervalSince1970: Double(series.times[i]))
-            result.observedAt = at
-            if now.timeIntervalSince(at) <= Double(2 * step) { result.observedLoad = series.values[i] }
-        }
+        (result.observedAt, result.observedLoad) = Self.latestObservation(series, now: now, step: step)
         let ratio = learned?.ratio ?? ZonePlanPlanner.learnedRatio(follower: series, leader: leaderFit.history)
         if learned == nil { ratios[key] = (leaderFit.fittedAt, ratio) }
         result.ratio = ratio
         if ratio == nil { result.problem = "its history and zone \(leader)'s share fewer than 12 timestamps with load; no ratio can be learned" }
         return result
+    }
+
+    /// What is read between fits: the last hour, at least six steps.
+    static func recentSpan(step: Int64) -> Int64 { max(3600, 6 * step) }
+
+    /// The time of the latest finite value, and that value as the observed load when it is recent
+    /// (within two steps of `now`).
+    static func latestObservation(_ series: TimeSeries, now: Date, step: Int64) -> (at: Date?, load: Double?) {
+        guard let i = series.times.indices.filter({ series.values[$0].isFinite }).max(by: { series.times[$0] < series.times[$1] }) else { return (nil, nil) }
+        let at = Date(timeIntervalSince1970: Double(series.times[i]))
+        return (at, now.timeIntervalSince(at) <= Double(2 * step) ? series.values[i] : nil)
     }
 
     /// Records each observation after `fit`'s history against what `fit` predicted for its time.

@@ -75,7 +75,7 @@ public struct ZonePlanReconciler: Sendable {
         let now = clock()
         if let (invalid, problems) = invalidSpecConditions(for: plan, now: now) {
             let message = problems.map(\.description).joined(separator: "; ")
-            let changed = try await writeStatus(plan, [("conditions", try encodeConditions(invalid)), ("observedGeneration", plan.metadata.generation.map(JSONValue.int) ?? .null),
+            let changed = try await writeStatus(plan, [("conditions", try JSONValue(encoding: invalid)), ("observedGeneration", plan.metadata.generation.map(JSONValue.int) ?? .null),
                                                        ("zoneCount", .int(plan.spec?.zones?.count ?? 0))])
             if changed { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
             return .awaitChange
@@ -83,10 +83,8 @@ public struct ZonePlanReconciler: Sendable {
         guard let spec = plan.spec else { return .awaitChange }
         var conditions = plan.statusConditions
         let generation = plan.metadata.generation
-        let stamp = Timestamp.format(now)
         func condition(_ type: String, _ status: Bool?, _ reason: String, _ message: String) {
-            conditions.set(Condition(type: type, status: status.map { $0 ? "True" : "False" } ?? "Unknown", observedGeneration: generation,
-                                     lastTransitionTime: stamp, reason: reason, message: message))
+            conditions.set(type, status, reason: reason, message: message, generation: generation, at: now)
         }
         let enforce = (spec.mode ?? "Enforce") == "Enforce"
         if enforce && !(plan.metadata.finalizers ?? []).contains(ZonePlanAnnotations.finalizer) {
@@ -238,7 +236,7 @@ public struct ZonePlanReconciler: Sendable {
                 if let wanted, w.priorityClassName != wanted, !assigning { messages.append("Deployment \(w.key) does not use the zone's PriorityClass \(wanted) (assignPriorityClass sets it)") }
             }
             if !messages.isEmpty { entry.append(("message", .string(messages.joined(separator: "; ")))) }
-            entry.append(("stabilization", try encode(zone.memory)))
+            entry.append(("stabilization", try JSONValue(encoding: zone.memory)))
             zonesStatus.append(.object(entry))
         }
         var pools: [JSONValue] = []
@@ -271,7 +269,7 @@ public struct ZonePlanReconciler: Sendable {
                   readyProblems.isEmpty ? (enforce ? "replicas and nodes follow the plan" : "planned and reported; DryRun changes nothing") : readyProblems.joined(separator: "; "))
 
         var status: [(String, JSONValue)] = [("observedGeneration", generation.map(JSONValue.int) ?? .null),
-                                             ("conditions", try encodeConditions(conditions)), ("zoneCount", .int(spec.zones?.count ?? 0)),
+                                             ("conditions", try JSONValue(encoding: conditions)), ("zoneCount", .int(spec.zones?.count ?? 0)),
                                              ("zones", .array(zonesStatus)), ("nodePools", .array(pools)), ("overflowSeed", .string(String(seed)))]
         if let lastFit { status.append(("lastForecastTime", .string(Timestamp.format(lastFit)))) }
         _ = try await writeStatus(plan, status)
@@ -442,20 +440,10 @@ public struct ZonePlanReconciler: Sendable {
 
     // MARK: status
 
-    /// Writes the status when it differs from what the plan has; returns whether it wrote.
+    /// Writes the status when it differs from what the plan has, the zones' stabilisation memory
+    /// aside (its timestamps move on every reconcile: alone it is no reason to write).
     func writeStatus(_ plan: ZonePlan, _ fields: [(String, JSONValue)]) async throws -> Bool {
-        let desired = JSONValue.object(fields)
-        if let current = plan.status, sameStatus(current, desired) { return false }
-        try await client.patchStatus(ZonePlan.self, name: plan.name, status: desired)
-        return true
-    }
-
-    /// Equal but for the zones' stabilisation memory, whose timestamps move on every reconcile:
-    /// alone it is no reason to write.
-    func sameStatus(_ a: JSONValue, _ b: JSONValue) -> Bool {
-        guard case .object(let bf) = b else { return false }
-        for (k, v) in bf where withoutMemory(a[k]) != withoutMemory(v) { return false }
-        return true
+        try await writeStatusIfChanged(plan, fields, client: client, comparable: withoutMemory)
     }
 
     func withoutMemory(_ v: JSONValue?) -> JSONValue? {
@@ -465,10 +453,6 @@ public struct ZonePlanReconciler: Sendable {
             return .object(fields.filter { $0.0 != "stabilization" })
         })
     }
-
-    func encodeConditions(_ c: [Condition]) throws -> JSONValue { try encode(c) }
-
-    func encode<T: Encodable>(_ v: T) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(v)) }
 
     /// The memory a plan's status carries, for a process that has none (it restarted, or just
     /// became leader). Status is written only when something besides this memory changed, so its
