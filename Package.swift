@@ -49,7 +49,7 @@ let package = Package(
 
         // Test support that is also shipped: the node simulator (plays kubelets and node agents).
         .target(name: "NodeSimulator", dependencies: [
-            "KubernetesClient", "ControllerRuntime", "YAML", .product(name: "Logging", package: "swift-log"),
+            "KubernetesClient", "ControllerRuntime", "UpdatePlanning", "YAML", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Capacity planning: zone sizing, stabilisation, partitioning by priority (pure; the
@@ -64,7 +64,7 @@ let package = Package(
             "ForesightAPI", "CapacityPlanning", "UpdatePlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "foresight", dependencies: [
-            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers",
+            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers", "UpdatePlanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

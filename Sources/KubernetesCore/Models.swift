@@ -98,6 +98,11 @@ public struct NodeSpec: Codable, Sendable, Equatable {
         public var key: String
         public var value: String?
         public var effect: String
+        public init(key: String, value: String? = nil, effect: String) {
+            self.key = key
+            self.value = value
+            self.effect = effect
+        }
     }
 }
 

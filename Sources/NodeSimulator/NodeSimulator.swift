@@ -3,16 +3,7 @@ import Foundation
 import KubernetesClient
 import KubernetesCore
 import Logging
-
-/// The annotations of the node-update handshake (see the README).
-public enum UpdateHandshake {
-    public static let state = "foresight.dev/update"
-    public static let window = "foresight.dev/update-window"
-    public static let message = "foresight.dev/update-message"
-    public static let targetOSImage = "foresight.dev/update-target-os-image"
-    public static let targetKernel = "foresight.dev/update-target-kernel-version"
-    public static let requested = "requested", inProgress = "in-progress", done = "done", failed = "failed"
-}
+import UpdatePlanning
 
 /// How the simulated fleet looks and behaves.
 public struct SimulatorConfiguration: Sendable {

@@ -21,7 +21,11 @@ public struct ZoneOutlook: Sendable, Equatable {
 public struct ZoneWorkload: Sendable, Equatable {
     public var namespace: String
     public var name: String
+    /// Its replicas, less any surge an UpdateWindow holds on it (what the zone's sizing moves).
     public var replicas: Int
+    /// Replicas an UpdateWindow added for a node it drains (its `foresight.dev/surge` ledger):
+    /// kept on top of whatever the plan writes, and given back by the window.
+    public var surge: Int = 0
     /// What one pod of it requests.
     public var perPod: Resources
     public var priorityClassName: String?

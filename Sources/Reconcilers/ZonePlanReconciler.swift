@@ -6,6 +6,7 @@ import Foundation
 import KubernetesClient
 import KubernetesCore
 import Logging
+import UpdatePlanning
 import Metrics
 
 /// Annotations Foresight writes on objects it changes, so that what it changed is always known.
@@ -320,7 +321,8 @@ public struct ZonePlanReconciler: Sendable {
             }.map { d in
                 let requests = d.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
                 let hpa = hpaOf["\(d.metadata.namespace ?? "")/\(d.name)"]
-                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: d.spec?.replicas ?? 1,
+                let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
+                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: max(0, (d.spec?.replicas ?? 1) - surge), surge: surge,
                                     perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName,
                                     hpa: hpa.map { h in
@@ -377,8 +379,8 @@ public struct ZonePlanReconciler: Sendable {
             return "HPA \(w.namespace)/\(hpa.name) minReplicas given back (\(user))"
         }
         guard replicas != w.replicas else { return nil }
-        if write { try await client.setScale(Deployment.resource, namespace: w.namespace, name: w.name, replicas: replicas) }
-        return "Deployment \(w.key) \(w.replicas) → \(replicas)"
+        if write { try await client.setScale(Deployment.resource, namespace: w.namespace, name: w.name, replicas: replicas + w.surge) }
+        return "Deployment \(w.key) \(w.replicas) → \(replicas)" + (w.surge > 0 ? " (+\(w.surge) held by an UpdateWindow's surge)" : "")
     }
 
     func giveBack(namespace: String, hpa: String, user: Int) async throws {

@@ -9,6 +9,7 @@ import Metrics
 import Prometheus
 import Reconcilers
 import ServiceLifecycle
+import UpdatePlanning
 
 /// `foresight run`: the controller.
 struct RunCommand: AsyncParsableCommand {
@@ -91,15 +92,28 @@ struct RunCommand: AsyncParsableCommand {
                                          mapping: everyPlan)
         await zonePlanController.watches(daemonSets, filter: .onChange { String(describing: $0.spec) }, mapping: everyPlan)
         let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
-        let windowReconciler = UpdateWindowReconciler(client: client, windows: windows.store, nodes: nodes.store, pods: pods.store, events: events)
-        let windowController = await Controller(name: "updatewindow", informer: windows, filter: .generationChanged, workers: workers) {
+        let replicaSets = informers.informer(ReplicaSet.self)
+        let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
+        let windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
+            windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,
+            budgets: budgets.store, daemonSets: daemonSets.store), events: events)
+        let windowController = await Controller(name: "updatewindow", informer: windows,
+                                                filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
             try await windowReconciler.reconcile($0)
         }
-        // A window's plan moves with its nodes (joining, leaving, capacity) and the pods on them.
+        // A window moves with its nodes (joining, leaving, capacity, the agent's answers, boots,
+        // readiness), the pods on them, and the workloads and budgets a drain waits for. Windows
+        // are few; every one is looked at. A window with work in flight also polls.
         let everyWindow: @Sendable (Any) -> [ObjectKey] = { _ in windows.store.keys }
-        await windowController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable)] },
+        await windowController.watches(nodes, filter: .onChange { n in
+            [String(describing: n.metadata.labels), String(describing: n.status?.allocatable), String(n.isReady), n.status?.nodeInfo?.bootID,
+             n.metadata.annotations?[UpdateHandshake.state], n.metadata.annotations?[NodeUpdateRecord.annotation], String(n.isUnschedulable)]
+        }, mapping: everyWindow)
+        await windowController.watches(pods, filter: .onChange { [$0.nodeName, String($0.cpuMillis), String(describing: $0.phase), $0.deletionTime.map(String.init)] },
                                        mapping: everyWindow)
-        await windowController.watches(pods, filter: .onChange { [$0.nodeName, String($0.cpuMillis), String(describing: $0.phase)] }, mapping: everyWindow)
+        await windowController.watches(deployments, filter: .onChange { [String(describing: $0.status?.availableReplicas), String(describing: $0.spec?.replicas)] },
+                                       mapping: everyWindow)
+        await windowController.watches(budgets, filter: .onChange { [String(describing: $0.status?.disruptionsAllowed)] }, mapping: everyWindow)
 
         let elector: LeaderElector? = leaderElect ? LeaderElector(
             client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,
