@@ -104,6 +104,9 @@ extension UpdateWindow.Spec {
         }
         if order == "Given" && (nodes ?? []).isEmpty { p.append(SpecProblem("spec.nodes", "order Given needs the list of nodes")) }
         checkDuration(drain?.timeout, "spec.drain.timeout", into: &p)
+        if let selector = drain?.podSelector {
+            do { _ = try LabelSelector(parsing: selector) } catch { p.append(SpecProblem("spec.drain.podSelector", "\(error)")) }
+        }
         checkDuration(update?.nodeTimeout, "spec.update.nodeTimeout", into: &p)
         checkDuration(verify?.settle, "spec.verify.settle", into: &p)
         return p

@@ -73,3 +73,64 @@ public struct LabelSelector: Codable, Sendable, Equatable, Hashable {
         return parts.joined(separator: ",")
     }
 }
+
+/// A label selector string that cannot be read.
+public struct LabelSelectorSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var selector: String
+    public var problem: String
+    public var description: String { "label selector \"\(selector)\": \(problem)" }
+}
+
+extension LabelSelector {
+    /// Reads the string syntax of `kubectl -l` and `?labelSelector=`: comma-separated
+    /// requirements `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`. An empty
+    /// string selects everything. (`k!=v` is NotIn, which, as in the API, also matches pods without `k`.)
+    public init(parsing text: String) throws {
+        self.init()
+        func fail(_ problem: String) -> LabelSelectorSyntaxError { LabelSelectorSyntaxError(selector: text, problem: problem) }
+        // Split on commas outside parentheses.
+        var parts: [String] = [], current = "", depth = 0
+        for c in text {
+            if c == "(" { depth += 1 } else if c == ")" { depth -= 1; if depth < 0 { throw fail("unbalanced parentheses") } }
+            if c == "," && depth == 0 { parts.append(current); current = "" } else { current.append(c) }
+        }
+        if depth != 0 { throw fail("unbalanced parentheses") }
+        parts.append(current)
+        func key(_ k: Substring) throws -> String {
+            let k = k.trimmingCharacters(in: .whitespaces)
+            guard !k.isEmpty, k.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) else { throw fail("\"\(k)\" is not a label key") }
+            return k
+        }
+        func value(_ v: Substring) throws -> String {
+            let v = v.trimmingCharacters(in: .whitespaces)
+            guard v.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else { throw fail("\"\(v)\" is not a label value") }
+            return v
+        }
+        var labels: [String: String] = [:], expressions: [Requirement] = []
+        for raw in parts {
+            let part = raw.trimmingCharacters(in: .whitespaces)
+            if part.isEmpty { if parts.count == 1 { break } else { throw fail("an empty requirement") } }
+            let words = part.split(separator: " ", maxSplits: 1)
+            if words.count == 2, let set = words[1].trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1).first,
+               set == "in" || set == "notin" || words[1].hasPrefix("in") || words[1].hasPrefix("notin") {
+                let rest = words[1].trimmingCharacters(in: .whitespaces)
+                let op = rest.hasPrefix("notin") ? "NotIn" : "In"
+                let list = rest.dropFirst(op == "In" ? 2 : 5).trimmingCharacters(in: .whitespaces)
+                guard list.hasPrefix("("), list.hasSuffix(")") else { throw fail("\(part): \(op == "In" ? "in" : "notin") needs a (list)") }
+                let values = try list.dropFirst().dropLast().split(separator: ",").map(value)
+                guard !values.isEmpty else { throw fail("\(part): an empty list") }
+                expressions.append(Requirement(key: try key(words[0]), operator: op, values: values))
+            } else if let r = part.range(of: "!=") {
+                expressions.append(Requirement(key: try key(part[..<r.lowerBound]), operator: "NotIn", values: [try value(part[r.upperBound...])]))
+            } else if let r = part.range(of: "==") ?? part.range(of: "=") {
+                labels[try key(part[..<r.lowerBound])] = try value(part[r.upperBound...])
+            } else if part.hasPrefix("!") {
+                expressions.append(Requirement(key: try key(part.dropFirst()), operator: "DoesNotExist"))
+            } else {
+                expressions.append(Requirement(key: try key(Substring(part)), operator: "Exists"))
+            }
+        }
+        self.matchLabels = labels.isEmpty ? nil : labels
+        self.matchExpressions = expressions.isEmpty ? nil : expressions
+    }
+}

@@ -31,7 +31,12 @@ public struct UpdateWindowPreview: Sendable, Equatable {
 /// node's predicted load (its pods' CPU requests, in millicores, stand in for load; what the
 /// other selected nodes have free is the spare capacity), and the order and times the planner
 /// gives them. Pure.
-public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String) -> [CachedPod], now: Date) -> UpdateWindowPreview {
+///
+/// `excluding` leaves out nodes already started (their place is taken); the rest are then planned
+/// from `now` when the window is open, so a plan re-made mid-window places only what is left in the
+/// time that is left.
+public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String) -> [CachedPod], now: Date,
+                          excluding started: Set<String> = []) -> UpdateWindowPreview {
     let (schedule, problem) = windowSchedule(spec)
     guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
     let selector = spec.nodeSelector ?? LabelSelector()
@@ -55,8 +60,9 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     let free = selected.map { Double(Quantity.millis($0.status?.allocatable?["cpu"]) ?? 0) - (loads[$0.name] ?? 0) }
     let spareNow = free.reduce(0, +) - (free.max() ?? 0)
     let step: TimeInterval = 60
-    let steps = max(1, Int((occurrence.end.timeIntervalSince(occurrence.start) / step).rounded(.up)))
-    let spare = SpareCapacity(start: occurrence.start, step: step, values: Array(repeating: spareNow, count: steps))
+    let from = started.isEmpty ? occurrence.start : max(occurrence.start, now)
+    let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
+    let spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
     let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
     let maxUnavailable = max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1)
     let order: NodeOrder
@@ -65,7 +71,7 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     case "Given": order = .given(spec.nodes ?? [])
     default: order = .predictedLoad
     }
-    let plan = planUpdate(selected.map { NodeToUpdate(name: $0.name, predictedLoad: loads[$0.name] ?? 0) }, order: order, spare: spare,
+    let plan = planUpdate(selected.filter { !started.contains($0.name) }.map { NodeToUpdate(name: $0.name, predictedLoad: loads[$0.name] ?? 0) }, order: order, spare: spare,
                           perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
     return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
 }

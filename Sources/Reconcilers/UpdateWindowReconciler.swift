@@ -66,12 +66,6 @@ public struct UpdateWindowReconciler: Sendable {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileAction {
         guard let window = caches.windows.get(key), let spec = window.spec else { return .awaitChange }
         if window.metadata.deletionTimestamp != nil { return try await finalize(window) }
-        if !(window.metadata.finalizers ?? []).contains(UpdateWindowFinalizer.name) {
-            try await client.patch(UpdateWindow.self, name: window.name, body: [
-                "metadata": ["finalizers": .array(((window.metadata.finalizers ?? []) + [UpdateWindowFinalizer.name]).map(JSONValue.string)),
-                             "resourceVersion": .string(window.metadata.resourceVersion ?? "")]])
-            return .requeue(after: 0)
-        }
         let now = clock()
         var conditions = window.statusConditions
         let generation = window.metadata.generation
@@ -90,18 +84,21 @@ public struct UpdateWindowReconciler: Sendable {
         }
 
         var run = WindowRun(window: window, spec: spec, now: now)
-        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.byIndex(PodIndex.node, $0) }, now: now)
         let (schedule, _) = windowSchedule(spec)
         let selected = selectedNodes(spec)
         for node in selected { run.nodes[node.name] = node }
         run.records = Dictionary(uniqueKeysWithValues: selected.compactMap { n in currentRecord(n, run).map { (n.name, $0) } })
-        let order = (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
+        // Nodes started keep their place, in the order they started; the rest are planned again on
+        // what the cluster looks like now.
+        let started = run.records.filter { $0.value.phase != .pending }.sorted { ($0.value.startedAt, $0.key) < ($1.value.startedAt, $1.key) }.map(\.key)
+        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.byIndex(PodIndex.node, $0) }, now: now, excluding: Set(started))
+        let order = started + (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
         let planned = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
         let open = schedule?.current(at: now) != nil
         let decision = decideRollout(order: order.filter { run.nodes[$0] != nil }, records: run.records, plannedStart: planned, open: open,
                                      paused: spec.paused == true, expired: schedule?.hasExpired(at: now) == true,
                                      maxUnavailable: max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1),
-                                     maxFailedNodes: spec.maxFailedNodes ?? 0, now: now)
+                                     maxFailedNodes: spec.maxFailedNodes ?? 1, now: now)
 
         // Every step is attempted; one node's error does not hold the others up.
         var problems: [String] = []
@@ -111,8 +108,16 @@ public struct UpdateWindowReconciler: Sendable {
                 logger.warning("\(window.name): \(what): \(error)")
             }
         }
+        // A window holds nodes and surges only once it has started one; from then on its deletion
+        // waits until it has let go of them.
+        if !(decision.start + decision.retry).isEmpty && !(window.metadata.finalizers ?? []).contains(UpdateWindowFinalizer.name) {
+            try await client.patch(UpdateWindow.self, name: window.name, body: [
+                "metadata": ["finalizers": .array(((window.metadata.finalizers ?? []) + [UpdateWindowFinalizer.name]).map(JSONValue.string)),
+                             "resourceVersion": .string(window.metadata.resourceVersion ?? "")]])
+            return .requeue(after: 0)
+        }
         for name in decision.start + decision.retry {
-            await attempt("starting \(name)") { try await start(name, &run) }
+            await attempt("starting \(name)") { try await start(name, predictedLoad: preview.plan?.nodes.first { $0.node == name }?.predictedLoad, &run) }
         }
         for name in order where run.records[name]?.phase.isInFlight == true {
             await attempt(name) { try await advance(name, &run) }
@@ -124,7 +129,7 @@ public struct UpdateWindowReconciler: Sendable {
         // Status: the decision again, on the records as they are after this pass.
         let after = decideRollout(order: order.filter { run.nodes[$0] != nil }, records: run.records, plannedStart: planned, open: open,
                                   paused: spec.paused == true, expired: schedule?.hasExpired(at: now) == true,
-                                  maxUnavailable: 1, maxFailedNodes: spec.maxFailedNodes ?? 0, now: now)
+                                  maxUnavailable: 1, maxFailedNodes: spec.maxFailedNodes ?? 1, now: now)
         status.append(("phase", .string(preview.window == nil && after.phase == .waiting ? preview.phase : after.phase.rawValue)))
         status.append(("progress", .string("\(after.done)/\(after.total)")))
         if let w = preview.window {
@@ -132,8 +137,15 @@ public struct UpdateWindowReconciler: Sendable {
             status.append(("windowEnd", .string(Timestamp.format(w.end))))
         }
         if let plan = preview.plan {
-            status.append(("plan", .array(plan.nodes.map { p in
-                .object([("node", .string(p.node)), ("slot", .int(p.slot)), ("predictedLoad", .double((p.predictedLoad * 1000).rounded() / 1000)),
+            // Started nodes first, as they went (their ETA is when they finished, or are due to).
+            let perNode = run.nodeTimeout + run.settle
+            let gone: [JSONValue] = started.enumerated().map { i, name in
+                let r = run.records[name]!
+                return .object([("node", .string(name)), ("slot", .int(i)), ("predictedLoad", .double(((r.predictedLoad ?? 0) * 1000).rounded() / 1000)),
+                                ("eta", .string(Timestamp.format(r.finishedAt ?? r.startedAt.addingTimeInterval(perNode))))])
+            }
+            status.append(("plan", .array(gone + plan.nodes.map { p in
+                .object([("node", .string(p.node)), ("slot", .int(started.count + p.slot)), ("predictedLoad", .double((p.predictedLoad * 1000).rounded() / 1000)),
                          ("eta", .string(Timestamp.format(p.eta)))])
             })))
             condition("PlanFits", plan.fits, plan.fits ? "Fits" : "DoesNotFit",
@@ -194,13 +206,14 @@ public struct UpdateWindowReconciler: Sendable {
 
     /// Cordons a node and writes its record in one patch guarded by its resourceVersion: either
     /// both happen or neither. A node whose drain could never start is failed before it is touched.
-    func start(_ name: String, _ run: inout WindowRun) async throws {
+    func start(_ name: String, predictedLoad: Double?, _ run: inout WindowRun) async throws {
         guard let node = run.nodes[name] else { return }
         let previous = run.records[name]
         let drain = drainDecision(name, run)
-        var record = NodeUpdateRecord(window: run.window.name, target: run.target, phase: .surging, startedAt: run.now,
+        var record = NodeUpdateRecord(window: run.window.name, target: run.target, phase: .preScaling, startedAt: run.now,
                                       wasUnschedulable: previous?.wasUnschedulable ?? node.isUnschedulable, bootID: node.status?.nodeInfo?.bootID,
                                       attempts: (previous?.attempts ?? 0) + 1)
+        record.predictedLoad = predictedLoad ?? previous?.predictedLoad
         if !drain.canStart {
             record.enter(.failed, at: run.now, message: "cannot drain: " + drain.blockers.joined(separator: "; "))
             try await writeRecord(name, record, &run)
@@ -217,7 +230,7 @@ public struct UpdateWindowReconciler: Sendable {
         guard var record = run.records[name], let node = run.nodes[name] else { return }
         let before = record
         switch record.phase {
-        case .surging:
+        case .preScaling:
             let drain = drainDecision(name, run)
             if !drain.canStart {
                 return try await fail(name, &record, "cannot drain: " + drain.blockers.joined(separator: "; "), &run)
@@ -265,6 +278,18 @@ public struct UpdateWindowReconciler: Sendable {
             record.evictedPods += outcome.evicted
             record.blockedBy = outcome.blockedBy
             record.message = outcome.failures.isEmpty ? "\(drain.evict.count) pods to go" : outcome.failures.joined(separator: "; ")
+            guard record != before else { return }
+            do { try await writeRecord(name, record, &run) } catch let e as ClientError where e.apiError?.statusCode == 409 && outcome.evicted > 0 {
+                // The evictions happened: count them on the node's record as it is now.
+                let fresh = try await client.get(Node.self, name: name)
+                run.nodes[name] = fresh
+                guard var latest = currentRecord(fresh, run), latest.phase == .draining else { throw e }
+                latest.evictedPods += outcome.evicted
+                latest.blockedBy = outcome.blockedBy
+                latest.message = record.message
+                try await writeRecord(name, latest, &run)
+            }
+            return
         case .updating:
             let annotations = node.metadata.annotations ?? [:]
             switch annotations[UpdateHandshake.state] {
@@ -337,7 +362,9 @@ public struct UpdateWindowReconciler: Sendable {
     // MARK: drain
 
     func drainDecision(_ node: String, _ run: WindowRun) -> DrainDecision {
-        let pods = caches.pods.byIndex(PodIndex.node, node).map { p in
+        // Only the pods `drain.podSelector` selects are drained (validated with the spec).
+        let selector = (try? LabelSelector(parsing: run.spec.drain?.podSelector ?? "")) ?? LabelSelector()
+        let pods = caches.pods.byIndex(PodIndex.node, node).filter { selector.isEmpty || selector.matches($0.labels) }.map { p in
             DrainCandidate(namespace: p.namespace, name: p.name, ownerKind: p.ownerKind, ownerName: p.ownerName, phase: DrainCandidate.Phase(p.phase),
                            hasEmptyDir: p.flags.contains(.emptyDir), isMirror: p.flags.contains(.mirror), doNotDisrupt: p.flags.contains(.doNotDisrupt),
                            drainSkip: p.flags.contains(.drainSkip), deletionTime: p.deletionTime)
@@ -366,7 +393,8 @@ public struct UpdateWindowReconciler: Sendable {
     /// by a PodDisruptionBudget (429) is retried on the next pass and named in `blockedBy`.
     func evict(_ candidates: [DrainCandidate], node: String, _ run: WindowRun) async throws -> EvictionOutcome {
         let version = try await client.evictionPolicyVersion()
-        let grace = run.spec.drain?.gracePeriodSeconds
+        // A negative grace period (the default, -1) means each pod's own.
+        let grace = run.spec.drain?.gracePeriodSeconds.flatMap { $0 < 0 ? nil : $0 }
         let pods = candidates.filter { $0.deletionTime == nil }.compactMap { caches.pods.get(ObjectKey(namespace: $0.namespace, name: $0.name)) }
         var outcome = EvictionOutcome()
         enum Result { case evicted(CachedPod), gone, blocked(CachedPod), failed(String) }
@@ -402,6 +430,7 @@ public struct UpdateWindowReconciler: Sendable {
                 switch r {
                 case .evicted(let pod):
                     outcome.evicted += 1
+                    logger.info("\(run.window.name): evicted \(pod.namespace)/\(pod.name) (\(pod.uid?.uuidString.lowercased() ?? "")) from \(node)")
                     Counter(label: "foresight_update_evictions_total", dimensions: [("window", run.window.name)]).increment()
                     await events.record(ObjectReference(apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid?.uuidString.lowercased()),
                                         .normal, reason: "Evicted", message: "evicted by UpdateWindow \(run.window.name) to update node \(node)")
@@ -534,7 +563,9 @@ public struct UpdateWindowReconciler: Sendable {
     // MARK: reporting
 
     func nodeStatus(_ name: String, _ record: NodeUpdateRecord?) -> JSONValue {
-        var fields: [(String, JSONValue)] = [("name", .string(name)), ("phase", .string((record?.phase ?? .pending).rawValue))]
+        // A verified node waiting out `settle` reports Settling.
+        let phase = record?.phase == .verifying && record?.settledSince != nil ? "Settling" : (record?.phase ?? .pending).rawValue
+        var fields: [(String, JSONValue)] = [("name", .string(name)), ("phase", .string(phase))]
         if let r = record {
             fields.append(("startedAt", .string(Timestamp.format(r.startedAt))))
             if let f = r.finishedAt { fields.append(("finishedAt", .string(Timestamp.format(f)))) }

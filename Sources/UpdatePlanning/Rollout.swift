@@ -22,7 +22,7 @@ public enum NodeUpdatePhase: String, Codable, Sendable, CaseIterable {
     /// Not started (no record on the node).
     case pending = "Pending"
     /// Cordoned; the workloads with pods on it are being raised and their new pods must be Ready.
-    case surging = "Surging"
+    case preScaling = "PreScaling"
     /// Its pods are being evicted.
     case draining = "Draining"
     /// The agent was asked to update it (`foresight.dev/update: requested`) and has not answered `done`.
@@ -33,7 +33,7 @@ public enum NodeUpdatePhase: String, Codable, Sendable, CaseIterable {
     /// Left cordoned with the reason; retried once at the end of the window.
     case failed = "Failed"
 
-    public var isInFlight: Bool { self == .surging || self == .draining || self == .updating || self == .verifying }
+    public var isInFlight: Bool { self == .preScaling || self == .draining || self == .updating || self == .verifying }
 }
 
 /// What the controller records on a node it updates: the annotation `foresight.dev/update-record`
@@ -58,6 +58,8 @@ public struct NodeUpdateRecord: Codable, Sendable, Equatable {
     public var bootID: String?
     /// Attempts started (a failed node is retried once at the end of the window).
     public var attempts: Int
+    /// The node's predicted load when it started (as planned then).
+    public var predictedLoad: Double?
     public var evictedPods: Int
     /// What holds the drain up now: the PodDisruptionBudget and the pod it protects.
     public var blockedBy: String?

@@ -122,9 +122,9 @@ extension EndToEnd {
         try Cluster.kubectl(["patch", "updatewindow", name, "--type", "merge", "-p", #"{"spec":{"schedule":{"timeZone":"UTC"},"maxUnavailable":1}}"#])
         let accepted = try Cluster.eventually(timeout: 30) { () -> String? in
             let out = try Cluster.kubectl(["get", "updatewindow", name, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}/{.status.observedGeneration}"]).out
-            return out == "PlanOnly/2" ? out : nil
+            return out == "Waiting/2" ? out : nil
         }
-        #expect(accepted == "PlanOnly/2")
+        #expect(accepted == "Waiting/2")
 
         let (code, metrics) = get(port, "/metrics")
         #expect(code == 200)

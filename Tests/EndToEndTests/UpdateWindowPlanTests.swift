@@ -4,7 +4,7 @@ import KubernetesCore
 import Testing
 
 extension EndToEnd {
-/// UpdateWindows are planned and the plan reported (this version does not run them).
+/// An UpdateWindow's plan is reported before its window opens.
 @Suite struct UpdateWindowPlanTests {
     @Test func theNextWindowAndItsPlanAreInStatus() async throws {
         try Cluster.installManifests()
@@ -17,7 +17,7 @@ extension EndToEnd {
         ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(run)")
         let ns = try Cluster.makeNamespace(run)
         defer {
-            _ = try? Cluster.kubectl(["delete", "updatewindow", run, "--wait=false"], allowFailure: true)
+            _ = try? Cluster.kubectl(["delete", "updatewindow", run, "--timeout=30s"], allowFailure: true)
             controller.stop()
             simulator.stop()
             Cluster.deleteNamespace(ns)
@@ -74,7 +74,10 @@ extension EndToEnd {
         #expect(try path(".status.phase") == "Waiting")
         #expect(try path(".status.windowStart") == start)
         #expect(try path(".status.conditions[?(@.type==\"PlanFits\")].status") == "True")
-        #expect(try path(".status.conditions[?(@.type==\"Ready\")].reason") == "PlanOnly", "it says it does not run updates")
+        #expect(try path(".status.conditions[?(@.type==\"Ready\")].reason") == "Waiting", "it says it waits for the window")
+        #expect(try path(".status.nodes[*].phase") == "Pending Pending Pending Pending")
+        #expect(try await client.list(Node.self, options: ListOptions(labelSelector: "e2e-run=\(run)")).items.allSatisfy { !$0.isUnschedulable },
+                "nothing is touched before the window opens")
         let etas = try path(".status.plan[*].eta").split(separator: " ").compactMap { Timestamp.parse(String($0)) }
         #expect(etas.count == 4 && zip(etas, etas.dropFirst()).allSatisfy { $1.timeIntervalSince($0) == 21 * 60 }, "one node at a time, 21 minutes each")
 
