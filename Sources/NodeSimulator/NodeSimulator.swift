@@ -37,6 +37,8 @@ public struct SimulatorConfiguration: Sendable {
     public var updateDelay: Duration = .seconds(3)
     /// Share of updates that fail (0…1); decided per node name so a run is reproducible.
     public var updateFailureShare: Double = 0
+    /// Nodes whose every update fails (on top of the share).
+    public var failingUpdates: Set<String> = []
     public var osImage = "Debian GNU/Linux 12 (bookworm)"
     public var kernelVersion = "6.1.0-27-amd64"
     /// Used when the node carries no target annotations.
@@ -366,7 +368,7 @@ public actor NodeSimulator {
     func performUpdate(_ node: Node) async {
         let name = node.name
         let annotations = node.metadata.annotations ?? [:]
-        let fails = Self.decides(name: name, share: configuration.updateFailureShare)
+        let fails = configuration.failingUpdates.contains(name) || Self.decides(name: name, share: configuration.updateFailureShare)
         do {
             try await client.patch(Node.self, name: name, body: ["metadata": ["annotations": [UpdateHandshake.state: .string(UpdateHandshake.inProgress)]]])
             await postStatus(name)

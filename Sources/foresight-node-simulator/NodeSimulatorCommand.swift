@@ -28,6 +28,7 @@ struct NodeSimulatorCommand: AsyncParsableCommand {
     @Option(help: "Longest seconds a terminating pod lingers (default 2).") var terminationSeconds: Double?
     @Option(help: "Seconds a simulated OS update takes (default 3).") var updateSeconds: Double?
     @Option(help: "Share of updates that fail, 0…1 (default 0).") var updateFailureShare: Double?
+    @Option(help: "A node whose every update fails; repeat for several.") var failUpdatesOf: [String] = []
     @Option(help: "OS image after an update when the node names none.") var updateOsImage: String?
     @Option(help: "Kernel after an update when the node names none.") var updateKernel: String?
     @Option(help: "Seconds a node pool takes to provide a node (default 3).") var provisioningSeconds: Double?
@@ -63,6 +64,7 @@ struct NodeSimulatorCommand: AsyncParsableCommand {
         if let v = terminationSeconds { config.maxTerminationDelay = ms(v) }
         if let v = updateSeconds { config.updateDelay = ms(v) }
         if let v = updateFailureShare { config.updateFailureShare = v }
+        config.failingUpdates.formUnion(failUpdatesOf)
         if let v = updateOsImage { config.updateTargetOSImage = v }
         if let v = updateKernel { config.updateTargetKernel = v }
         if let v = provisioningSeconds { config.provisioningDelay = ms(v) }

@@ -143,6 +143,14 @@ final class BackgroundProcess: @unchecked Sendable {
         return child.wait()
     }
 
+    /// SIGKILL, as a node losing power or the OOM killer would: no clean-up runs.
+    func kill() {
+        guard !stopped else { return }
+        stopped = true
+        child.signal(SIGKILL)
+        _ = child.wait()
+    }
+
     deinit { stop(grace: 2) }
 }
 

@@ -11,18 +11,21 @@ final class UpdateWindowTestBed {
     let client: KubernetesClient
     private(set) var controller: BackgroundProcess?
     private(set) var simulator: BackgroundProcess?
+    private var simulatorArgs: [String] = []
     /// Base replicas of each Deployment, as the test created them.
     var desired: [String: Int] = [:]
 
-    init(prefix: String, nodesPerZone: Int = 4, simulatorArgs: [String] = []) async throws {
+    init(prefix: String, nodesPerZone: Int = 4, simulatorArgs: (String) -> [String] = { _ in [] }) async throws {
         try Cluster.installManifests()
         run = "\(prefix)-\(UUID().uuidString.prefix(5).lowercased())"
         ns = try Cluster.makeNamespace(run)
         client = try Cluster.admin()
-        simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
+        self.simulatorArgs = [
             "--nodes", "\(run)-a-:\(nodesPerZone):e2e-run=\(run),zone=a", "--nodes", "\(run)-b-:\(nodesPerZone):e2e-run=\(run),zone=b",
             "--cpu", "4", "--update-seconds", "2",
-        ] + simulatorArgs, kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
+        ]
+        simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), self.simulatorArgs + simulatorArgs(run),
+                                          kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
         let want = 2 * nodesPerZone
         let run = self.run
         _ = try await Cluster.eventually(timeout: 90) { [client] () async throws -> Bool? in
@@ -179,6 +182,158 @@ extension EndToEnd {
         #expect(evictions.values.allSatisfy { $0 == 1 }, "a pod was evicted more than once: \(evictions)")
         #expect(evicted == evictions.count)
         #expect(samples.allSatisfy { $0.unschedulable.count <= 1 }, "at most maxUnavailable (1) nodes cordoned at once")
+        try await Task.sleep(for: .seconds(3))
+        try await bed.expectNothingLeftBehind()
+    }
+}
+}
+
+extension UpdateWindowTestBed {
+    /// Each node's phase from its record annotation (nil: no record of this window).
+    func nodePhases() async throws -> [String: String] {
+        var out: [String: String] = [:]
+        for n in try await nodes() {
+            guard let value = n.metadata.annotations?["foresight.dev/update-record"], let data = value.data(using: .utf8),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], json["window"] as? String == run else { continue }
+            out[n.name] = json["phase"] as? String
+        }
+        return out
+    }
+
+    func waitForPhase(_ phases: Set<String>, timeout: Double = 600) async throws -> String {
+        try await Cluster.eventually(timeout: timeout) { () throws -> String? in
+            let p = try self.path(".status.phase")
+            return phases.contains(p) ? p : nil
+        }
+    }
+}
+
+extension EndToEnd {
+@Suite struct UpdateWindowFailureTests {
+    /// A node whose agent always fails is left cordoned with the reason and retried once at the end;
+    /// the others are updated. With maxFailedNodes 0 a failure halts the window at once.
+    @Test func aFailingNodeIsRetriedThenLeftCordonedAndTooManyFailuresHalt() async throws {
+        let bed = try await UpdateWindowTestBed(prefix: "uwfail", nodesPerZone: 2, simulatorArgs: { ["--fail-updates-of", "\($0)-a-0"] })
+        defer { bed.tearDown() }
+        try bed.deployWorkloads()
+        _ = try bed.startController()
+        try bed.applyWindow("""
+        order: Given
+        nodes: [\(bed.run)-a-0, \(bed.run)-a-1, \(bed.run)-b-0, \(bed.run)-b-1]
+        maxFailedNodes: 1
+        update: {nodeTimeout: 2m}
+        verify: {settle: 1s}
+        """)
+        let phase = try await bed.waitForPhase(["Failed", "Completed"])
+        #expect(phase == "Failed")
+        #expect(try bed.path(".status.conditions[?(@.type==\"Ready\")].reason") == "NodesFailed")
+        #expect(try bed.path(".status.progress") == "3/4")
+        let failed = "\(bed.run)-a-0"
+        #expect(try bed.path(".status.nodes[?(@.name==\"\(failed)\")].phase") == "Failed")
+        let message = try bed.path(".status.nodes[?(@.name==\"\(failed)\")].message")
+        #expect(message.contains("simulated update failure"), "\(message)")
+        let order = try bed.path(".status.nodes[*].name").split(separator: " ").map(String.init)
+        #expect(order.last == failed && order.count == 4, "retried last: \(order)")
+        let record = try await bed.client.get(Node.self, name: failed).metadata.annotations?["foresight.dev/update-record"] ?? ""
+        #expect(record.contains("\"attempts\":2"), "retried once at the end: \(record)")
+        try await Task.sleep(for: .seconds(3))
+        try await bed.expectNothingLeftBehind(cordonedOnPurpose: [failed])
+
+        // maxFailedNodes 0: the first failure halts; nothing else starts.
+        try Cluster.kubectl(["delete", "updatewindow", bed.run, "--timeout=60s"])
+        #expect(try await bed.client.get(Node.self, name: failed).isUnschedulable == false, "a deleted window lets go of its failed node")
+        try bed.applyWindow("""
+        order: Given
+        nodes: [\(bed.run)-a-0, \(bed.run)-a-1, \(bed.run)-b-0, \(bed.run)-b-1]
+        maxFailedNodes: 0
+        update: {nodeTimeout: 2m}
+        verify: {settle: 1s}
+        """)
+        let halted = try await bed.waitForPhase(["Failed", "Completed"])
+        #expect(halted == "Failed")
+        #expect(try bed.path(".status.conditions[?(@.type==\"Ready\")].reason") == "TooManyFailedNodes")
+        try await Task.sleep(for: .seconds(4))
+        let phases = try await bed.nodePhases()
+        #expect(phases == [failed: "Failed"], "nothing else started: \(phases)")
+        try await bed.expectNothingLeftBehind(cordonedOnPurpose: [failed])
+    }
+
+    /// A recurring window that closes with nodes left: the node in flight finishes, the rest wait
+    /// (nothing cordoned, tainted or surged in between) and go in the next occurrence. Pausing stops
+    /// new nodes; resuming goes on.
+    @Test func aWindowThatClosesResumesAtTheNextOccurrenceAndPauseHolds() async throws {
+        let bed = try await UpdateWindowTestBed(prefix: "uwcron", nodesPerZone: 2)
+        defer { bed.tearDown() }
+        try bed.deployWorkloads()
+        _ = try bed.startController()
+        // Every minute, open for 15 s; each node takes about 10 s with its 6 s settle.
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: UpdateWindow
+        metadata: {name: \(bed.run)}
+        spec:
+          nodeSelector: {matchLabels: {e2e-run: \(bed.run)}}
+          schedule: {cron: "* * * * *", duration: 15s}
+          verify: {settle: 6s}
+        """)
+        // The first occurrence ends with nodes left.
+        let gap = try await Cluster.eventually(timeout: 150) { () throws -> String? in
+            let progress = try bed.path(".status.progress"), phase = try bed.path(".status.phase")
+            return phase == "Waiting" && progress != "0/4" && progress != "4/4" ? progress : nil
+        }
+        print("after the first occurrence: \(gap)")
+        let between = try await bed.nodePhases()
+        #expect(between.values.allSatisfy { $0 == "Done" }, "in flight finished before waiting: \(between)")
+        #expect(try bed.path(".status.conditions[?(@.type==\"Ready\")].message").contains("wait for the next window"))
+        try await bed.expectNothingLeftBehind()
+
+        // Pause: the next occurrence starts nothing.
+        try Cluster.kubectl(["patch", "updatewindow", bed.run, "--type", "merge", "-p", #"{"spec":{"paused":true}}"#])
+        _ = try await bed.waitForPhase(["Paused"], timeout: 90)
+        let heldAt = try bed.path(".status.progress")
+        try await Task.sleep(for: .seconds(70))
+        #expect(try bed.path(".status.progress") == heldAt, "paused: no node went")
+        #expect(try await bed.nodePhases().values.allSatisfy { $0 == "Done" })
+        try Cluster.kubectl(["patch", "updatewindow", bed.run, "--type", "merge", "-p", #"{"spec":{"paused":false}}"#])
+        let end = try await bed.waitForPhase(["Completed"], timeout: 240)
+        #expect(end == "Completed")
+        try await Task.sleep(for: .seconds(3))
+        try await bed.expectNothingLeftBehind()
+    }
+
+    /// The controller SIGKILLed while a node is being raised, drained, updated and verified, and
+    /// started again each time: the window completes with the same guarantees as an undisturbed one.
+    @Test func aControllerKilledAtEveryStepResumesWithoutHarm() async throws {
+        let bed = try await UpdateWindowTestBed(prefix: "uwkill", nodesPerZone: 2)
+        defer { bed.tearDown() }
+        try bed.deployWorkloads()
+        let recorder = CapacityRecorder(client: bed.client, namespace: bed.ns, nodeLabelSelector: "e2e-run=\(bed.run)")
+        var controller = try bed.startController(name: "\(bed.run)-kill")
+        let began = Date()
+        try bed.applyWindow("""
+        drain: {timeout: 3m}
+        update: {nodeTimeout: 3m}
+        verify: {settle: 4s}
+        """)
+        var kills: [String] = []
+        for step in ["PreScaling", "Draining", "Updating", "Verifying"] {
+            let node = try await Cluster.eventually(timeout: 180) { () async throws -> String? in
+                try await bed.nodePhases().first { $0.value == step }?.key
+            }
+            controller.kill()
+            kills.append("\(step) of \(node)")
+            controller = try bed.startController(name: "\(bed.run)-kill")
+        }
+        print("killed during: \(kills.joined(separator: ", "))")
+        let phase = try await bed.waitForPhase(["Completed", "Failed"])
+        let samples = recorder.stop()
+        #expect(phase == "Completed")
+        for (name, want) in bed.desired {
+            let low = CapacityRecorder.minimumAvailable(samples.filter { $0.time > began.addingTimeInterval(5) }, deployment: name)
+            #expect((low ?? 0) >= want, "\(name) dipped to \(low ?? -1) available")
+        }
+        let evictions = try await bed.evictionsPerPod()
+        #expect(evictions.values.allSatisfy { $0 == 1 }, "a pod was evicted more than once: \(evictions)")
         try await Task.sleep(for: .seconds(3))
         try await bed.expectNothingLeftBehind()
     }
