@@ -57,6 +57,10 @@ let package = Package(
         .target(name: "CapacityPlanning"),
         // Update windows: schedules (cron with time zones), drain filtering, node order (pure).
         .target(name: "UpdatePlanning", dependencies: ["KubernetesCore"]),
+        // The agent side of the node-update handshake (`foresight node-agent`).
+        .target(name: "NodeAgent", dependencies: [
+            "KubernetesClient", "ControllerRuntime", "UpdatePlanning", .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // The custom resources: types and the checks a schema cannot express (pure).
         .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
@@ -64,7 +68,7 @@ let package = Package(
             "ForesightAPI", "CapacityPlanning", "UpdatePlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "foresight", dependencies: [
-            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers", "UpdatePlanning",
+            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers", "UpdatePlanning", "NodeAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -88,7 +92,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),
         .testTarget(name: "CapacityPlanningTests", dependencies: ["CapacityPlanning", "TestSupport"]),
-        .testTarget(name: "UpdatePlanningTests", dependencies: ["UpdatePlanning", "ControllerRuntime", "KubernetesCore", "TestSupport"]),
+        .testTarget(name: "UpdatePlanningTests", dependencies: ["UpdatePlanning", "NodeAgent", "ControllerRuntime", "KubernetesCore", "KubernetesClient", "TestSupport"]),
         .testTarget(name: "KubernetesClientTests", dependencies: ["KubernetesClient", "YAML", "HTTPTransport", "TestSupport"]),
         .testTarget(name: "ControllerRuntimeTests", dependencies: ["ControllerRuntime", "KubernetesClient", "Reconcilers", "ForesightAPI", "YAML", "TestSupport"]),
         .testTarget(name: "ForecastingTests", dependencies: ["Forecasting", "ForecastSources", "TestSupport"]),

@@ -5,18 +5,18 @@ import Glibc
 
 /// What a finished child process left: its exit status (128 + signal when killed), its standard
 /// output and standard error, and whether it was killed for running too long.
-struct ChildProcessResult: Sendable {
-    var status: Int32
-    var output: Data
-    var errorOutput: Data
-    var timedOut: Bool
+public struct ChildProcessResult: Sendable {
+    public var status: Int32
+    public var output: Data
+    public var errorOutput: Data
+    public var timedOut: Bool
 }
 
 /// Runs a program to completion with posix_spawn, reading its standard output and error at the
 /// same time (a child that fills one pipe while we wait on the other would deadlock), and kills
 /// it with SIGKILL after `timeout` seconds. Foundation's `Process` is not used: on Linux it can
 /// miss a child's exit and hang in `waitUntilExit`.
-func runChildProcess(executable: String, arguments: [String], environment: [String: String], timeout: Double) throws -> ChildProcessResult {
+public func runChildProcess(executable: String, arguments: [String], environment: [String: String], timeout: Double) throws -> ChildProcessResult {
     // Close-on-exec, so a child another thread spawns later does not inherit our pipes (and
     // keep them open after ours exits); the dup2 onto 1 and 2 below clears it for our child.
     var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]

@@ -39,6 +39,10 @@ public struct SimulatorConfiguration: Sendable {
     public var updateFailureShare: Double = 0
     /// Nodes whose every update fails (on top of the share).
     public var failingUpdates: Set<String> = []
+    /// Nodes whose update handshake a real agent answers (`foresight node-agent`), each with the
+    /// file that stands for its kernel's boot ID: the simulated kubelet reports what it holds, so
+    /// an agent's faked reboot (a new ID in the file) shows in the node's status.
+    public var externalAgents: [String: String] = [:]
     public var osImage = "Debian GNU/Linux 12 (bookworm)"
     public var kernelVersion = "6.1.0-27-amd64"
     /// Used when the node carries no target annotations.
@@ -119,6 +123,7 @@ public actor NodeSimulator {
             group.addTask { await self.podLoop() }
             group.addTask { await self.nodeLoop() }
             group.addTask { await self.poolLoop() }
+            if !self.configuration.externalAgents.isEmpty { group.addTask { await self.externalBootLoop() } }
             await group.waitForAll()
         }
     }
@@ -131,7 +136,7 @@ public actor NodeSimulator {
         labels["kubernetes.io/os"] = "linux"
         labels[Self.simulatedLabel] = "true"
         let existing = try await client.getIfExists(Node.self, name: name)
-        let boot = existing?.status?.nodeInfo?.bootID ?? UUID().uuidString.lowercased()
+        let boot = externalBootID(name) ?? existing?.status?.nodeInfo?.bootID ?? UUID().uuidString.lowercased()
         let os = existing?.status?.nodeInfo?.osImage ?? configuration.osImage
         let kernel = existing?.status?.nodeInfo?.kernelVersion ?? configuration.kernelVersion
         owned.insert(name)
@@ -357,8 +362,28 @@ public actor NodeSimulator {
         }
     }
 
+    func externalBootID(_ name: String) -> String? {
+        guard let path = configuration.externalAgents[name], let data = FileManager.default.contents(atPath: path) else { return nil }
+        let id = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return id.isEmpty ? nil : id
+    }
+
+    /// Reports a new boot of a node served by an external agent as soon as its boot-ID file changes.
+    func externalBootLoop() async {
+        while !Task.isCancelled {
+            for name in configuration.externalAgents.keys where owned.contains(name) {
+                if let id = externalBootID(name), id != bootIDs[name] {
+                    bootIDs[name] = id
+                    logger.info("\(name) rebooted (boot \(id))")
+                    await postStatus(name)
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
     func observe(_ node: Node) {
-        guard owned.contains(node.name), node.metadata.annotations?[UpdateHandshake.state] == UpdateHandshake.requested,
+        guard owned.contains(node.name), configuration.externalAgents[node.name] == nil, node.metadata.annotations?[UpdateHandshake.state] == UpdateHandshake.requested,
               !rebooting.contains(node.name) else { return }
         rebooting.insert(node.name)
         Task { await self.performUpdate(node) }

@@ -29,6 +29,8 @@ struct NodeSimulatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a simulated OS update takes (default 3).") var updateSeconds: Double?
     @Option(help: "Share of updates that fail, 0…1 (default 0).") var updateFailureShare: Double?
     @Option(help: "A node whose every update fails; repeat for several.") var failUpdatesOf: [String] = []
+    @Option(help: "NODE=FILE: a real agent (foresight node-agent) answers NODE's updates; FILE holds its boot ID. Repeat for several.")
+    var externalAgent: [String] = []
     @Option(help: "OS image after an update when the node names none.") var updateOsImage: String?
     @Option(help: "Kernel after an update when the node names none.") var updateKernel: String?
     @Option(help: "Seconds a node pool takes to provide a node (default 3).") var provisioningSeconds: Double?
@@ -65,6 +67,11 @@ struct NodeSimulatorCommand: AsyncParsableCommand {
         if let v = updateSeconds { config.updateDelay = ms(v) }
         if let v = updateFailureShare { config.updateFailureShare = v }
         config.failingUpdates.formUnion(failUpdatesOf)
+        for entry in externalAgent {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--external-agent \(entry): expected NODE=FILE") }
+            config.externalAgents[parts[0]] = parts[1]
+        }
         if let v = updateOsImage { config.updateTargetOSImage = v }
         if let v = updateKernel { config.updateTargetKernel = v }
         if let v = provisioningSeconds { config.provisioningDelay = ms(v) }

@@ -339,3 +339,40 @@ extension EndToEnd {
     }
 }
 }
+
+extension EndToEnd {
+@Suite struct NodeAgentE2ETests {
+    /// `foresight node-agent`, run as a process for one node, answers the controller's request: its
+    /// command "reboots" the node by giving it a new boot ID, the simulated kubelet reports it,
+    /// and the controller verifies and uncordons.
+    @Test func theNodeAgentCarriesOutTheHandshake() async throws {
+        let bootFile = "\(Cluster.directory!)/boot-\(UUID().uuidString.prefix(6))"
+        try "\(UUID().uuidString.lowercased())\n".write(toFile: bootFile, atomically: true, encoding: .utf8)
+        let bed = try await UpdateWindowTestBed(prefix: "uwagent", nodesPerZone: 1, simulatorArgs: { ["--external-agent", "\($0)-a-0=\(bootFile)", "--cpu", "16"] })
+        defer { bed.tearDown() }
+        let node = "\(bed.run)-a-0"
+        let before = try await bed.client.get(Node.self, name: node).status?.nodeInfo?.bootID
+        let agent = try BackgroundProcess(Cluster.binary("foresight"), [
+            "node-agent", "--node", node, "--boot-id-file", bootFile, "--state-dir", "\(Cluster.directory!)/agent-\(bed.run)",
+            "--command", "echo upgrading; sleep 1; cat /proc/sys/kernel/random/uuid > \(bootFile)",
+        ], kubeconfig: Cluster.adminKubeconfig, name: "agent-\(bed.run)")
+        defer { agent.stop() }
+        try bed.deployWorkloads()
+        _ = try bed.startController()
+        try bed.applyWindow("""
+        nodes: [\(node)]
+        verify: {settle: 1s}
+        update: {nodeTimeout: 2m}
+        """)
+        let phase = try? await bed.waitForPhase(["Completed", "Failed"], timeout: 180)
+        let nodes = try bed.path(".status.nodes")
+        #expect(phase == "Completed", "\(nodes)\n\(agent.log.suffix(600))")
+        let after = try await bed.client.get(Node.self, name: node)
+        let newBoot = try String(contentsOfFile: bootFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(after.status?.nodeInfo?.bootID == newBoot && newBoot != before, "the node came back on the agent's new boot")
+        #expect(after.metadata.annotations?["foresight.dev/update"] == "done")
+        #expect(agent.log.contains("in-progress") && agent.log.contains(": done"), "\(agent.log.suffix(600))")
+        try await bed.expectNothingLeftBehind()
+    }
+}
+}
