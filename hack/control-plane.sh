@@ -3,7 +3,7 @@
 #
 #   hack/control-plane.sh build          install packages, build the binaries once into the cache
 #   hack/control-plane.sh up DIR         start etcd, kube-apiserver, controller-manager, scheduler;
-#                                        write DIR/admin.kubeconfig and DIR/controller.kubeconfig
+#                                        write DIR/admin.kubeconfig, DIR/controller.kubeconfig and DIR/agent.kubeconfig
 #   hack/control-plane.sh down DIR       stop everything started by `up DIR`
 #   hack/control-plane.sh restart-apiserver DIR   stop and start the apiserver on the same port
 #
@@ -142,11 +142,12 @@ up() {
     openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
   fi
-  local admin_token controller_token
-  admin_token=$(openssl rand -hex 16); controller_token=$(openssl rand -hex 16)
+  local admin_token controller_token agent_token
+  admin_token=$(openssl rand -hex 16); controller_token=$(openssl rand -hex 16); agent_token=$(openssl rand -hex 16)
   cat > "$dir/tokens.csv" <<TOK
 $admin_token,foresight-admin,admin-uid,"system:masters"
 $controller_token,system:serviceaccount:foresight-system:foresight,controller-uid,"system:serviceaccounts,system:serviceaccounts:foresight-system,system:authenticated"
+$agent_token,system:serviceaccount:foresight-system:foresight-node-agent,agent-uid,"system:serviceaccounts,system:serviceaccounts:foresight-system,system:authenticated"
 TOK
   local etcd_port etcd_peer api_port
   etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port)
@@ -174,6 +175,7 @@ TOK
 
   write_kubeconfig "$dir/admin.kubeconfig" "$server" "$pki/ca.crt" "$admin_token" foresight-admin
   write_kubeconfig "$dir/controller.kubeconfig" "$server" "$pki/ca.crt" "$controller_token" foresight-controller
+  write_kubeconfig "$dir/agent.kubeconfig" "$server" "$pki/ca.crt" "$agent_token" foresight-node-agent
 
   start controller-manager "$dir" "$BIN/kube-controller-manager" --kubeconfig "$dir/admin.kubeconfig" \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \

@@ -31,6 +31,8 @@ enum Cluster {
 
     static var adminKubeconfig: String { "\(directory!)/admin.kubeconfig" }
     static var controllerKubeconfig: String { "\(directory!)/controller.kubeconfig" }
+    /// The node agent's service account (foresight-system/foresight-node-agent).
+    static var agentKubeconfig: String { "\(directory!)/agent.kubeconfig" }
 
     static func admin() throws -> KubernetesClient { try KubernetesClient(kubeconfig: adminKubeconfig, userAgent: "foresight-e2e") }
     static func controller() throws -> KubernetesClient { try KubernetesClient(kubeconfig: controllerKubeconfig, userAgent: "foresight-e2e-controller") }

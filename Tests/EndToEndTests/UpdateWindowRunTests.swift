@@ -352,10 +352,14 @@ extension EndToEnd {
         defer { bed.tearDown() }
         let node = "\(bed.run)-a-0"
         let before = try await bed.client.get(Node.self, name: node).status?.nodeInfo?.bootID
+        // The agent runs with exactly the shipped RBAC (the DaemonSet itself would put agents on
+        // every simulated node): a server-side dry run of the whole component, then its account.
+        try Cluster.kubectl(["apply", "-k", "manifests/node-agent", "--dry-run=server"])
+        try Cluster.kubectl(["apply", "-f", "manifests/node-agent/rbac.yaml"])
         let agent = try BackgroundProcess(Cluster.binary("foresight"), [
             "node-agent", "--node", node, "--boot-id-file", bootFile, "--state-dir", "\(Cluster.directory!)/agent-\(bed.run)",
             "--command", "echo upgrading; sleep 1; cat /proc/sys/kernel/random/uuid > \(bootFile)",
-        ], kubeconfig: Cluster.adminKubeconfig, name: "agent-\(bed.run)")
+        ], kubeconfig: Cluster.agentKubeconfig, name: "agent-\(bed.run)")
         defer { agent.stop() }
         try bed.deployWorkloads()
         _ = try bed.startController()
