@@ -22,9 +22,10 @@ public struct UpdateWindowCaches: Sendable {
     public let replicaSets: Store<ReplicaSet>
     public let budgets: Store<PodDisruptionBudget>
     public let daemonSets: Store<DaemonSet>
+    public let autoscalers: Store<HorizontalPodAutoscaler>
 
     public init(windows: Store<UpdateWindow>, nodes: Store<Node>, pods: Store<CachedPod>, deployments: Store<Deployment>, replicaSets: Store<ReplicaSet>,
-                budgets: Store<PodDisruptionBudget>, daemonSets: Store<DaemonSet>) {
+                budgets: Store<PodDisruptionBudget>, daemonSets: Store<DaemonSet>, autoscalers: Store<HorizontalPodAutoscaler>) {
         self.windows = windows
         self.nodes = nodes
         self.pods = pods
@@ -32,6 +33,14 @@ public struct UpdateWindowCaches: Sendable {
         self.replicaSets = replicaSets
         self.budgets = budgets
         self.daemonSets = daemonSets
+        self.autoscalers = autoscalers
+    }
+
+    /// The HPA scaling a Deployment, if any.
+    func autoscaler(of deployment: ObjectKey) -> HorizontalPodAutoscaler? {
+        autoscalers.byIndex(Indexers.namespace, deployment.namespace ?? "").first {
+            $0.spec?.scaleTargetRef?.kind == "Deployment" && $0.spec?.scaleTargetRef?.name == deployment.name
+        }
     }
 }
 
@@ -102,8 +111,13 @@ public struct UpdateWindowReconciler: Sendable {
 
         // Every step is attempted; one node's error does not hold the others up.
         var problems: [String] = []
+        var conflicts = 0
         func attempt(_ what: String, _ body: () async throws -> Void) async {
-            do { try await body() } catch {
+            do { try await body() } catch let e as ClientError where e.apiError?.statusCode == 409 {
+                // The cache was behind a write of ours: the next pass, on fresher objects, goes on.
+                conflicts += 1
+                logger.debug("\(window.name): \(what): \(e)")
+            } catch {
                 problems.append("\(what): \(error)")
                 logger.warning("\(window.name): \(what): \(error)")
             }
@@ -161,6 +175,7 @@ public struct UpdateWindowReconciler: Sendable {
         _ = try await writeStatusIfChanged(window, status, client: client)
         recordMetrics(window.name, run)
 
+        if conflicts > 0 { return .requeue(after: 0.5) }
         if run.records.values.contains(where: { $0.phase.isInFlight }) || (running && after.phase == .running) || !problems.isEmpty {
             return .requeue(after: pollInterval)
         }
@@ -482,7 +497,19 @@ public struct UpdateWindowReconciler: Sendable {
         let name = "\(key.namespace ?? "")/\(key.name)"
         var ledger = try SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation])
         let replicas = d.spec?.replicas ?? 1
+        let hpa = caches.autoscaler(of: key)
         if !ledger.contains(window: run.window.name, node: node) {
+            // Under an HPA the raised count must also be its floor, or its next sync takes the
+            // surge back: minReplicas is raised first (the user's value kept in an annotation),
+            // never above maxReplicas.
+            if let hpa, let minimum = hpa.spec?.minReplicas ?? Optional(1), minimum < min(replicas + count, hpa.spec?.maxReplicas ?? Int.max) {
+                let original = hpa.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation] ?? String(minimum)
+                try await client.patch(HorizontalPodAutoscaler.self, namespace: key.namespace, name: hpa.name, body: [
+                    "metadata": ["resourceVersion": .string(hpa.metadata.resourceVersion ?? ""),
+                                 "annotations": [.init(SurgeLedger.originalMinReplicasAnnotation): .string(original)]],
+                    "spec": ["minReplicas": .int(min(replicas + count, hpa.spec?.maxReplicas ?? Int.max))],
+                ])
+            }
             ledger.record(window: run.window.name, node: node, replicas: count)
             try await client.patch(Deployment.self, namespace: key.namespace, name: key.name, body: [
                 "metadata": ["resourceVersion": .string(d.metadata.resourceVersion ?? ""), "annotations": [.init(SurgeLedger.annotation): ledger.encoded.map(JSONValue.string) ?? .null]],
@@ -514,7 +541,27 @@ public struct UpdateWindowReconciler: Sendable {
                 "spec": ["replicas": .int(replicas)],
             ])
             logger.info("\(run.window.name): \(d.metadata.namespace ?? "")/\(d.name) surge for \(nodes.joined(separator: ", ")) given back (\(amount))")
+            try await restoreAutoscaler(of: ObjectKey(namespace: d.metadata.namespace, name: d.name), surgeLeft: ledger.total)
         }
+        // An HPA whose Deployment no longer carries any surge gets its own minReplicas back (also
+        // after a crash between the two writes).
+        for hpa in caches.autoscalers.list() where hpa.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation] != nil {
+            guard let target = hpa.spec?.scaleTargetRef, target.kind == "Deployment" else { continue }
+            let key = ObjectKey(namespace: hpa.metadata.namespace, name: target.name)
+            let left = (try? SurgeLedger(annotation: caches.deployments.get(key)?.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
+            if left == 0 { try await restoreAutoscaler(of: key, surgeLeft: 0) }
+        }
+    }
+
+    /// Gives an HPA its user's minReplicas back once its Deployment carries no surge.
+    func restoreAutoscaler(of key: ObjectKey, surgeLeft: Int) async throws {
+        guard surgeLeft == 0, let hpa = caches.autoscaler(of: key),
+              let original = hpa.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation].flatMap({ Int($0) }) else { return }
+        try await client.patch(HorizontalPodAutoscaler.self, namespace: key.namespace, name: hpa.name, body: [
+            "metadata": ["annotations": [.init(SurgeLedger.originalMinReplicasAnnotation): .null]],
+            "spec": ["minReplicas": .int(original)],
+        ])
+        logger.info("HPA \(key.namespace ?? "")/\(hpa.name) minReplicas given back (\(original))")
     }
 
     // MARK: taints

@@ -38,6 +38,8 @@ public struct ZoneWorkload: Sendable, Equatable {
         public var minReplicas: Int
         public var maxReplicas: Int
         public var userMinReplicas: Int?
+        /// An UpdateWindow's surge holds its minReplicas now; the plan leaves it until given back.
+        public var heldBySurge = false
     }
 
     public var key: String { "\(namespace)/\(name)" }

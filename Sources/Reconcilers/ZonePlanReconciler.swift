@@ -327,7 +327,8 @@ public struct ZonePlanReconciler: Sendable {
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName,
                                     hpa: hpa.map { h in
                                         ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
-                                                         userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) })
+                                                         userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) },
+                                                         heldBySurge: h.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation] != nil)
                                     })
             }.sorted { $0.key < $1.key }
         }
@@ -365,6 +366,7 @@ public struct ZonePlanReconciler: Sendable {
     /// the user's value), else through its scale subresource. Returns what it did, or nil.
     func apply(_ w: ZoneWorkload, replicas: Int, plan: String, write: Bool) async throws -> String? {
         if let hpa = w.hpa {
+            if hpa.heldBySurge { return nil }
             let user = hpa.userMinReplicas ?? hpa.minReplicas
             if replicas > user {
                 guard hpa.minReplicas != replicas || hpa.userMinReplicas == nil else { return nil }

@@ -249,6 +249,8 @@ public func verificationProblems(_ facts: VerificationFacts, previousBootID: Str
 /// same node twice changes nothing, and giving back what was never raised does nothing.
 public struct SurgeLedger: Sendable, Equatable {
     public static let annotation = "foresight.dev/surge"
+    /// On an HPA whose floor a surge raised: its own minReplicas, given back with the last surge.
+    public static let originalMinReplicasAnnotation = "foresight.dev/surge-original-min-replicas"
     public private(set) var entries: [String: Int]
 
     public init(_ entries: [String: Int] = [:]) { self.entries = entries }

@@ -96,7 +96,7 @@ struct RunCommand: AsyncParsableCommand {
         let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
         let windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
             windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,
-            budgets: budgets.store, daemonSets: daemonSets.store), events: events)
+            budgets: budgets.store, daemonSets: daemonSets.store, autoscalers: autoscalers.store), events: events)
         let windowController = await Controller(name: "updatewindow", informer: windows,
                                                 filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
             try await windowReconciler.reconcile($0)

@@ -72,6 +72,32 @@ final class UpdateWindowTestBed {
 
             """
         }
+        // `scaled` is under an HPA: its surge must raise the HPA's floor too, and give it back.
+        desired["scaled"] = 2
+        yaml += """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: scaled, namespace: \(ns)}
+        spec:
+          replicas: 2
+          selector: {matchLabels: {app: scaled}}
+          template:
+            metadata: {labels: {app: scaled}}
+            spec:
+              nodeSelector: {e2e-run: \(run)}
+              terminationGracePeriodSeconds: 1
+              containers: [{name: c, image: nginx, resources: {requests: {cpu: 500m}}}]
+        ---
+        apiVersion: autoscaling/v1
+        kind: HorizontalPodAutoscaler
+        metadata: {name: scaled, namespace: \(ns)}
+        spec:
+          scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: scaled}
+          minReplicas: 2
+          maxReplicas: 6
+          targetCPUUtilizationPercentage: 80
+
+        """
         try Cluster.kubectl(["apply", "-f", "-"], stdin: yaml)
         for name in desired.keys { try Cluster.kubectl(["rollout", "status", "deployment/\(name)", "-n", ns, "--timeout=120s"]) }
     }
@@ -92,10 +118,12 @@ final class UpdateWindowTestBed {
 
     func nodes() async throws -> [Node] { try await client.list(Node.self, options: ListOptions(labelSelector: "e2e-run=\(run)")).items }
 
-    /// Eviction Events per pod UID, from the controller's Events on pods.
+    /// Eviction Events per pod UID, from the controller's Events on pods, in every namespace (the
+    /// manifests' own controller Deployment has pods on the simulated nodes too).
     func evictionsPerPod() async throws -> [String: Int] {
         var out: [String: Int] = [:]
-        for e in try await client.list(Event.self, namespace: ns).items where e.reason == "Evicted" && e.involvedObject?.kind == "Pod" {
+        for e in try await client.listAll(Event.self).items
+        where e.reason == "Evicted" && e.involvedObject?.kind == "Pod" && (e.message ?? "").contains("UpdateWindow \(run) ") {
             out[e.involvedObject?.uid ?? "", default: 0] += e.count ?? 1
         }
         return out
@@ -111,6 +139,10 @@ final class UpdateWindowTestBed {
         for d in try await client.list(Deployment.self, namespace: ns).items {
             #expect(d.metadata.annotations?["foresight.dev/surge"] == nil, "\(d.name) still carries a surge: \(d.metadata.annotations?["foresight.dev/surge"] ?? "")")
             #expect(d.spec?.replicas == desired[d.name], "\(d.name) has \(d.spec?.replicas ?? -1) replicas, not \(desired[d.name] ?? -1)")
+        }
+        for h in try await client.list(HorizontalPodAutoscaler.self, namespace: ns).items {
+            #expect(h.spec?.minReplicas == 2 && h.metadata.annotations?["foresight.dev/surge-original-min-replicas"] == nil,
+                    "HPA \(h.name) keeps a surge: min \(h.spec?.minReplicas ?? -1)")
         }
     }
 
