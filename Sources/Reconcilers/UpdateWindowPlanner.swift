@@ -18,6 +18,34 @@ public func windowSchedule(_ spec: UpdateWindow.Spec) -> (WindowSchedule?, Strin
     }
 }
 
+/// A ZonePlan zone's forecast, as an UpdateWindow orders nodes by it: the replicas its load needs
+/// at each forecast time, what one replica requests, and the Deployments (`namespace/name`) of the zone.
+public struct ZoneLoadOutlook: Sendable, Equatable {
+    public var zone: String
+    public var times: [Int64]
+    public var replicasNeeded: [Double]
+    public var cpuMillisPerReplica: Double
+    public var deployments: Set<String>
+    public init(zone: String, times: [Int64], replicasNeeded: [Double], cpuMillisPerReplica: Double, deployments: Set<String>) {
+        self.zone = zone
+        self.times = times
+        self.replicasNeeded = replicasNeeded
+        self.cpuMillisPerReplica = cpuMillisPerReplica
+        self.deployments = deployments
+    }
+
+    /// Replicas needed at `t`: the forecast step holding it; past the forecast's end, the largest
+    /// value it gives (unknown, so assumed busy); nil without a forecast.
+    public func needed(at t: Int64) -> Double? {
+        guard let first = times.first, !replicasNeeded.isEmpty else { return nil }
+        if t < first { return replicasNeeded[0] }
+        guard let i = times.lastIndex(where: { $0 <= t }), i < times.count - 1 || t - times[i] <= (times.count > 1 ? times[1] - times[0] : 0) else {
+            return replicasNeeded.max()
+        }
+        return replicasNeeded[i]
+    }
+}
+
 /// What an UpdateWindow's status says this version: when it opens, and the plan it would follow.
 public struct UpdateWindowPreview: Sendable, Equatable {
     public var phase: String
@@ -35,8 +63,15 @@ public struct UpdateWindowPreview: Sendable, Equatable {
 /// `excluding` leaves out nodes already started (their place is taken); the rest are then planned
 /// from `now` when the window is open, so a plan re-made mid-window places only what is left in the
 /// time that is left.
+///
+/// With `zones` (the forecasts of the window's ZonePlan) and `deploymentOf` (a pod's Deployment,
+/// `namespace/name`), load follows the forecast: a node's predicted load is, for each zone, its
+/// share of the zone's pods times the CPU of the replicas the zone's forecast needs, averaged over
+/// the window (other pods count their requests), and the spare capacity at each minute grows by
+/// what the zones' pods are not predicted to need then. So the busiest nodes go when demand is low.
 public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String) -> [CachedPod], now: Date,
-                          excluding started: Set<String> = []) -> UpdateWindowPreview {
+                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], deploymentOf: (CachedPod) -> String? = { _ in nil },
+                          zonePods: [String: Int] = [:]) -> UpdateWindowPreview {
     let (schedule, problem) = windowSchedule(spec)
     guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
     let selector = spec.nodeSelector ?? LabelSelector()
@@ -50,10 +85,11 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     guard let occurrence = window else { return UpdateWindowPreview(phase: phase, window: nil, plan: nil, nodeCount: selected.count, problem: problem) }
 
     // Load per node: its pods' CPU requests (DaemonSet and mirror pods stay with the node).
-    func load(_ node: Node) -> Double {
-        podsOn(node.name).filter { $0.ownerKind != "DaemonSet" && !$0.flags.contains(.mirror) && !$0.isFinished }.reduce(0) { $0 + Double($1.cpuMillis) }
+    func movable(_ node: Node) -> [CachedPod] {
+        podsOn(node.name).filter { $0.ownerKind != "DaemonSet" && !$0.flags.contains(.mirror) && !$0.isFinished }
     }
-    let loads = Dictionary(uniqueKeysWithValues: selected.map { ($0.name, load($0)) })
+    func requests(_ node: Node) -> Double { movable(node).reduce(0) { $0 + Double($1.cpuMillis) } }
+    let loads = Dictionary(uniqueKeysWithValues: selected.map { ($0.name, requests($0)) })
     // While a node is out the others must hold its pods: the spare capacity is the CPU the
     // selected nodes have free, less the most any one of them has free (the node out offers
     // nothing then); the planner subtracts the load of the nodes out.
@@ -62,7 +98,35 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     let step: TimeInterval = 60
     let from = started.isEmpty ? occurrence.start : max(occurrence.start, now)
     let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
-    let spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
+    var spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
+    var predicted = loads
+    let zoneOf = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z) } }, uniquingKeysWith: { a, _ in a })
+    if !zoneOf.isEmpty {
+        let minutes = (0..<steps).map { Int64(from.timeIntervalSince1970) + Int64($0) * Int64(step) }
+        // Each zone's forecast need at each minute, and its mean over the window, in millicores.
+        var needAt: [String: [Double]] = [:], meanNeed: [String: Double] = [:]
+        for z in zones {
+            let series = minutes.map { (z.needed(at: $0) ?? 0) * z.cpuMillisPerReplica }
+            needAt[z.zone] = series
+            meanNeed[z.zone] = series.reduce(0, +) / Double(max(1, series.count))
+        }
+        // Spare capacity grows by what the zones' pods hold but are not predicted to need.
+        for z in zones {
+            let held = Double(zonePods[z.zone] ?? 0) * z.cpuMillisPerReplica
+            for i in 0..<steps { spare.values[i] += max(0, held - (needAt[z.zone]?[i] ?? 0)) }
+        }
+        for node in selected {
+            var load = 0.0
+            for pod in movable(node) {
+                if let d = deploymentOf(pod), let z = zoneOf[d], let total = zonePods[z.zone], total > 0 {
+                    load += (meanNeed[z.zone] ?? 0) / Double(total)
+                } else {
+                    load += Double(pod.cpuMillis)
+                }
+            }
+            predicted[node.name] = load
+        }
+    }
     let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
     let maxUnavailable = max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1)
     let order: NodeOrder
@@ -71,7 +135,7 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     case "Given": order = .given(spec.nodes ?? [])
     default: order = .predictedLoad
     }
-    let plan = planUpdate(selected.filter { !started.contains($0.name) }.map { NodeToUpdate(name: $0.name, predictedLoad: loads[$0.name] ?? 0) }, order: order, spare: spare,
+    let plan = planUpdate(selected.filter { !started.contains($0.name) }.map { NodeToUpdate(name: $0.name, predictedLoad: predicted[$0.name] ?? 0) }, order: order, spare: spare,
                           perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
     return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
 }

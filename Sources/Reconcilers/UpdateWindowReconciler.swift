@@ -62,6 +62,9 @@ public struct UpdateWindowReconciler: Sendable {
     public var logger = Logger(label: "foresight.updatewindow")
     /// How often a window with work in flight is looked at again.
     public var pollInterval: Double = 2
+    /// The forecasts of a ZonePlan by name (`spec.zonePlanRef`): the ZonePlan reconciler's
+    /// `loadOutlooks`. Without it, or before the plan has forecast, pods' requests stand in for load.
+    public var zoneOutlooks: @Sendable (String) async -> [ZoneLoadOutlook] = { _ in [] }
     private let evicted = EvictionMemory()
 
     public init(client: KubernetesClient, caches: UpdateWindowCaches, events: EventRecorder) {
@@ -100,14 +103,30 @@ public struct UpdateWindowReconciler: Sendable {
         // Nodes started keep their place, in the order they started; the rest are planned again on
         // what the cluster looks like now.
         let started = run.records.filter { $0.value.phase != .pending }.sorted { ($0.value.startedAt, $0.key) < ($1.value.startedAt, $1.key) }.map(\.key)
-        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.byIndex(PodIndex.node, $0) }, now: now, excluding: Set(started))
+        var zones: [ZoneLoadOutlook] = []
+        if let plan = spec.zonePlanRef?.name { zones = await zoneOutlooks(plan) }
+        let resolver = OwnerResolver(replicaSets: caches.replicaSets)
+        var zonePods: [String: Int] = [:]
+        for z in zones {
+            zonePods[z.zone] = z.deployments.compactMap { key -> Int? in
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                return parts.count == 2 ? caches.deployments.get(ObjectKey(namespace: parts[0], name: parts[1]))?.spec?.replicas : nil
+            }.reduce(0, +)
+        }
+        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.byIndex(PodIndex.node, $0) }, now: now, excluding: Set(started),
+                                    zones: zones, deploymentOf: { pod in
+                                        resolver.workload(of: pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
+                                    }, zonePods: zonePods)
         let order = started + (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
         let planned = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
         let open = schedule?.current(at: now) != nil
         let decision = decideRollout(order: order.filter { run.nodes[$0] != nil }, records: run.records, plannedStart: planned, open: open,
                                      paused: spec.paused == true, expired: schedule?.hasExpired(at: now) == true,
                                      maxUnavailable: max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1),
-                                     maxFailedNodes: spec.maxFailedNodes ?? 1, now: now)
+                                     maxFailedNodes: spec.maxFailedNodes ?? 1, now: now,
+                                     // With flat load going early is never worse; with a forecast the plan
+                                     // (made again every pass) says when each node's time has come.
+                                     mayStartEarly: { _ in zones.isEmpty })
 
         // Every step is attempted; one node's error does not hold the others up.
         var problems: [String] = []

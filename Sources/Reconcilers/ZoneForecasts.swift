@@ -267,6 +267,9 @@ public actor ZoneForecasts {
     }
 
     /// How long each zone's last fit took, seconds (for the benchmark).
+    /// The forecast last fitted for a plan's zone (nil before the first fit); never fits.
+    public func latest(planUID: String, zone: String) -> Forecast? { fitted["\(planUID)/\(zone)"]?.forecast }
+
     public func fitSeconds(planUID: String) -> [String: Double] {
         var out: [String: Double] = [:]
         for (k, v) in fitted where k.hasPrefix("\(planUID)/") { out[String(k.dropFirst(planUID.count + 1))] = v.fitSeconds }

@@ -301,6 +301,25 @@ public struct ZonePlanReconciler: Sendable {
         return .requeue(after: Self.resyncSeconds)
     }
 
+    /// What an UpdateWindow with `zonePlanRef` orders its nodes by: each zone's forecast load (the
+    /// plan's quantile, as last fitted), in replicas of the zone, with its Deployments and what one
+    /// of their pods requests. Empty when the plan does not exist or has not forecast yet.
+    public func loadOutlooks(planName: String) async -> [ZoneLoadOutlook] {
+        guard let plan = caches.plans.get(ObjectKey(name: planName)), let spec = plan.spec else { return [] }
+        let byZone = workloadsByZone(spec)
+        let quantile = spec.forecast?.quantile ?? 0.9
+        var out: [ZoneLoadOutlook] = []
+        for zone in spec.zones ?? [] {
+            guard let name = zone.name, let perReplica = zone.load?.perReplica, perReplica > 0,
+                  let f = await forecasts.latest(planUID: plan.metadata.uid ?? plan.name, zone: name) else { continue }
+            let workloads = byZone[name] ?? []
+            let cpu = workloads.isEmpty ? 0 : Double(workloads.map(\.perPod.cpuMillis).reduce(0, +)) / Double(workloads.count)
+            out.append(ZoneLoadOutlook(zone: name, times: f.times, replicasNeeded: (f.quantiles[quantile] ?? f.mean).map { max(0, $0 / perReplica) },
+                                       cpuMillisPerReplica: cpu, deployments: Set(workloads.map(\.key))))
+        }
+        return out
+    }
+
     // MARK: the world
 
     /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile.

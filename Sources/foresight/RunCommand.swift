@@ -94,12 +94,14 @@ struct RunCommand: AsyncParsableCommand {
         let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
         let replicaSets = informers.informer(ReplicaSet.self)
         let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
-        let windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
+        var windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
             windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,
             budgets: budgets.store, daemonSets: daemonSets.store, autoscalers: autoscalers.store), events: events)
+        windowReconciler.zoneOutlooks = { await zoneReconciler.loadOutlooks(planName: $0) }
+        let windowRunner = windowReconciler
         let windowController = await Controller(name: "updatewindow", informer: windows,
                                                 filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
-            try await windowReconciler.reconcile($0)
+            try await windowRunner.reconcile($0)
         }
         // A window moves with its nodes (joining, leaving, capacity, the agent's answers, boots,
         // readiness), the pods on them, and the workloads and budgets a drain waits for. Windows
