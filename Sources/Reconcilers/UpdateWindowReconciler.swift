@@ -248,8 +248,10 @@ public struct UpdateWindowReconciler: Sendable {
                                       wasUnschedulable: previous?.wasUnschedulable ?? node.isUnschedulable, bootID: node.status?.nodeInfo?.bootID,
                                       attempts: (previous?.attempts ?? 0) + 1)
         record.predictedLoad = predictedLoad ?? previous?.predictedLoad
-        if !drain.canStart {
-            record.enter(.failed, at: run.now, message: "cannot drain: " + drain.blockers.joined(separator: "; "))
+        var blockers = drain.blockers
+        if !(run.spec.preScale ?? true) { blockers += deadlockedBudgets(drain) }
+        if !blockers.isEmpty {
+            record.enter(.failed, at: run.now, message: "cannot drain: " + blockers.joined(separator: "; "))
             try await writeRecord(name, record, &run)
             await events.record(reference(run.window), .warning, reason: "NodeFailed", message: "\(name): \(record.message!)")
             return
@@ -293,7 +295,14 @@ public struct UpdateWindowReconciler: Sendable {
             if !drain.canStart {
                 return try await fail(name, &record, "cannot drain: " + drain.blockers.joined(separator: "; "), &run)
             }
-            if drain.evict.isEmpty {
+            if drain.evict.isEmpty, let attached = node.status?.volumesAttached, !attached.isEmpty {
+                // Volumes of the evicted pods must be detached before the node reboots.
+                if run.now.timeIntervalSince(record.phaseSince) > run.drainTimeout {
+                    return try await fail(name, &record, "\(attached.count) volumes still attached after the drain timeout", &run)
+                }
+                record.message = "drained; waiting for \(attached.count) volumes to detach"
+                break
+            } else if drain.evict.isEmpty {
                 record.enter(.updating, at: run.now, message: "waiting for the node agent")
                 try await writeRecord(name, record, &run, extraAnnotations: [
                     (UpdateHandshake.state, .string(UpdateHandshake.requested)), (UpdateHandshake.window, .string(run.window.name)), (UpdateHandshake.message, .null),
@@ -344,7 +353,7 @@ public struct UpdateWindowReconciler: Sendable {
                 VerificationFacts(ready: node.isReady, bootID: info?.bootID, osImage: info?.osImage, kernelVersion: info?.kernelVersion,
                                   handshake: node.metadata.annotations?[UpdateHandshake.state]),
                 previousBootID: record.bootID, targetOSImage: run.spec.update?.target?.osImage, targetKernel: run.spec.update?.target?.kernelVersion,
-                workloadProblems: workloadProblems(record.workloads ?? []))
+                workloadProblems: workloadProblems(record.workloads ?? []) + daemonPodProblems(name))
             if !problems.isEmpty {
                 record.settledSince = nil
                 if run.now.timeIntervalSince(record.phaseSince) > run.nodeTimeout {
@@ -406,6 +415,24 @@ public struct UpdateWindowReconciler: Sendable {
         return decideDrain(pods, options: run.drainOptions, now: Int64(run.now.timeIntervalSince1970)) { ns, name in
             caches.daemonSets.get(ObjectKey(namespace: ns, name: name)) != nil
         }
+    }
+
+    /// Budgets that can never allow an eviction of the drain's pods as things stand (every pod
+    /// they cover is needed: replicas 1 with minAvailable 1, maxUnavailable 0): without a surge
+    /// the drain could only wait for ever, so the node is set aside before it is touched.
+    func deadlockedBudgets(_ drain: DrainDecision) -> [String] {
+        var found: Set<String> = []
+        for candidate in drain.evict {
+            guard let pod = caches.pods.get(ObjectKey(namespace: candidate.namespace, name: candidate.name)) else { continue }
+            let labels = pod.labels
+            for b in caches.budgets.byIndex(Indexers.namespace, pod.namespace) where b.spec?.selector?.matches(labels) == true {
+                let st = b.status
+                if (st?.disruptionsAllowed ?? 0) == 0, let expected = st?.expectedPods, let desired = st?.desiredHealthy, desired >= expected {
+                    found.insert("PodDisruptionBudget \(pod.namespace)/\(b.name) allows no disruption of its \(expected) pods (preScale would surge them first)")
+                }
+            }
+        }
+        return found.sorted()
     }
 
     /// The Deployments whose pods a drain moves, with how many of their pods it moves.
@@ -504,6 +531,13 @@ public struct UpdateWindowReconciler: Sendable {
             }
         }
         return problems
+    }
+
+    /// The node's own DaemonSet pods (CNI, kube-proxy, CSI and the like) must be Ready again
+    /// before it takes workloads back.
+    func daemonPodProblems(_ node: String) -> [String] {
+        let notReady = caches.pods.byIndex(PodIndex.node, node).filter { $0.ownerKind == "DaemonSet" && !$0.isFinished && $0.deletionTime == nil && !$0.isReady }
+        return notReady.isEmpty ? [] : ["DaemonSet pods not Ready: " + notReady.map { "\($0.namespace)/\($0.name)" }.sorted().joined(separator: ", ")]
     }
 
     // MARK: surge

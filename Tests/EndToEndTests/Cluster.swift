@@ -67,6 +67,10 @@ enum Cluster {
     /// Installs the CRDs and manifests (idempotent), as a user would.
     static func installManifests() throws {
         try kubectl(["apply", "-k", "manifests/"])
+        // The tests run the controller as a process. The manifests' own Deployment would put its
+        // (system-cluster-critical) pods on the simulated nodes, where they preempt the tests'
+        // workloads; it stays at zero replicas here.
+        try kubectl(["scale", "deployment/foresight-controller", "-n", "foresight-system", "--replicas=0"])
         try kubectl(["apply", "-f", "hack/simulator/nodepool-crd.yaml"])
         try kubectl(["wait", "--for=condition=Established", "crd/zoneplans.foresight.dev", "crd/updatewindows.foresight.dev",
                      "crd/nodepools.simulator.foresight.dev", "--timeout=60s"])

@@ -288,6 +288,20 @@ extension EndToEnd {
         let phases = try await bed.nodePhases()
         #expect(phases == [failed: "Failed"], "nothing else started: \(phases)")
         try await bed.expectNothingLeftBehind(cordonedOnPurpose: [failed])
+
+        // Without preScale, replicas 1 under minAvailable 1 could never be evicted: the node is
+        // set aside before it is touched, with the budget named.
+        try Cluster.kubectl(["delete", "updatewindow", bed.run, "--timeout=60s"])
+        let soloNode = try await bed.client.list(Pod.self, namespace: bed.ns, options: ListOptions(labelSelector: "app=solo")).items.first?.spec?.nodeName ?? ""
+        try bed.applyWindow("""
+        nodes: [\(soloNode)]
+        preScale: false
+        """)
+        let deadlocked = try await bed.waitForPhase(["Failed", "Completed"], timeout: 60)
+        #expect(deadlocked == "Failed")
+        let why = try bed.path(".status.nodes[0].message")
+        #expect(why.contains("PodDisruptionBudget \(bed.ns)/solo allows no disruption"), "\(why)")
+        #expect(try await bed.client.get(Node.self, name: soloNode).isUnschedulable == false, "a node that cannot be drained is not cordoned")
     }
 
     /// A recurring window that closes with nodes left: the node in flight finishes, the rest wait
