@@ -82,7 +82,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "foresight-bench", dependencies: [
-            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator", "Reconcilers", "ForesightAPI",
+            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator", "Reconcilers", "ForesightAPI", "UpdatePlanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -171,6 +171,18 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
         }
     }
 
+    /// Visits the objects under `value` in index `name` in place, without copying them out: for
+    /// sums over many objects (the CPU requests of each node's pods). `body` runs under the
+    /// store's lock and must not call back into the store.
+    public func forEach(inIndex name: String, _ value: String, _ body: (borrowing K) -> Void) {
+        lock.withLock {
+            guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
+            guard let members = index[value] else { return }
+            // Passed borrowed, straight from the slot (binding it with `if let` would copy it).
+            for slot in members where slots[Int(slot)] != nil { body(slots[Int(slot)]!) }
+        }
+    }
+
     /// The keys under `value` in index `name`.
     public func keys(inIndex name: String, _ value: String) -> Set<ObjectKey> {
         lock.withLock {

@@ -37,12 +37,17 @@ public struct ZoneLoadOutlook: Sendable, Equatable {
     /// Replicas needed at `t`: the forecast step holding it; past the forecast's end, the largest
     /// value it gives (unknown, so assumed busy); nil without a forecast.
     public func needed(at t: Int64) -> Double? {
-        guard let first = times.first, !replicasNeeded.isEmpty else { return nil }
+        guard let first = times.first, !replicasNeeded.isEmpty, replicasNeeded.count == times.count else { return nil }
         if t < first { return replicasNeeded[0] }
-        guard let i = times.lastIndex(where: { $0 <= t }), i < times.count - 1 || t - times[i] <= (times.count > 1 ? times[1] - times[0] : 0) else {
-            return replicasNeeded.max()
+        // The last step at or before t (the times are sorted).
+        var lo = 0, hi = times.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if times[mid] <= t { lo = mid } else { hi = mid - 1 }
         }
-        return replicasNeeded[i]
+        let step = times.count > 1 ? times[1] - times[0] : 0
+        if lo == times.count - 1 && t - times[lo] > step { return replicasNeeded.max() }
+        return replicasNeeded[lo]
     }
 }
 
@@ -69,8 +74,8 @@ public struct UpdateWindowPreview: Sendable, Equatable {
 /// share of the zone's pods times the CPU of the replicas the zone's forecast needs, averaged over
 /// the window (other pods count their requests), and the spare capacity at each minute grows by
 /// what the zones' pods are not predicted to need then. So the busiest nodes go when demand is low.
-public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String) -> [CachedPod], now: Date,
-                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], deploymentOf: (CachedPod) -> String? = { _ in nil },
+public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String, (borrowing CachedPod) -> Void) -> Void, now: Date,
+                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], deploymentOf: (borrowing CachedPod) -> String? = { _ in nil },
                           zonePods: [String: Int] = [:]) -> UpdateWindowPreview {
     let (schedule, problem) = windowSchedule(spec)
     guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
@@ -85,10 +90,25 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     guard let occurrence = window else { return UpdateWindowPreview(phase: phase, window: nil, plan: nil, nodeCount: selected.count, problem: problem) }
 
     // Load per node: its pods' CPU requests (DaemonSet and mirror pods stay with the node).
-    func movable(_ node: Node) -> [CachedPod] {
-        podsOn(node.name).filter { $0.ownerKind != "DaemonSet" && !$0.flags.contains(.mirror) && !$0.isFinished }
+    // One visit of each node's pods (in the cache, not copied out): the CPU its movable pods
+    // request, and how many of them each forecast zone has there (the rest count their requests).
+    let zoneOf = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z.zone) } }, uniquingKeysWith: { a, _ in a })
+    var requestsOn: [String: Double] = [:], otherRequestsOn: [String: Double] = [:], zonePodsOn: [String: [String: Int]] = [:]
+    withoutActuallyEscaping(deploymentOf) { deploymentOf in
+        for node in selected {
+            var all = 0.0, other = 0.0
+            var perZone: [String: Int] = [:]
+            podsOn(node.name) { pod in
+                guard pod.ownerKind != "DaemonSet", !pod.flags.contains(.mirror), !pod.isFinished else { return }
+                all += Double(pod.cpuMillis)
+                if !zoneOf.isEmpty, let d = deploymentOf(pod), let z = zoneOf[d] { perZone[z, default: 0] += 1 } else { other += Double(pod.cpuMillis) }
+            }
+            requestsOn[node.name] = all
+            otherRequestsOn[node.name] = other
+            zonePodsOn[node.name] = perZone
+        }
     }
-    func requests(_ node: Node) -> Double { movable(node).reduce(0) { $0 + Double($1.cpuMillis) } }
+    func requests(_ node: Node) -> Double { requestsOn[node.name] ?? 0 }
     let loads = Dictionary(uniqueKeysWithValues: selected.map { ($0.name, requests($0)) })
     // While a node is out the others must hold its pods: the spare capacity is the CPU the
     // selected nodes have free, less the most any one of them has free (the node out offers
@@ -100,7 +120,6 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
     var spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
     var predicted = loads
-    let zoneOf = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z) } }, uniquingKeysWith: { a, _ in a })
     if !zoneOf.isEmpty {
         let minutes = (0..<steps).map { Int64(from.timeIntervalSince1970) + Int64($0) * Int64(step) }
         // Each zone's forecast need at each minute, and its mean over the window, in millicores.
@@ -116,13 +135,9 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
             for i in 0..<steps { spare.values[i] += max(0, held - (needAt[z.zone]?[i] ?? 0)) }
         }
         for node in selected {
-            var load = 0.0
-            for pod in movable(node) {
-                if let d = deploymentOf(pod), let z = zoneOf[d], let total = zonePods[z.zone], total > 0 {
-                    load += (meanNeed[z.zone] ?? 0) / Double(total)
-                } else {
-                    load += Double(pod.cpuMillis)
-                }
+            var load = otherRequestsOn[node.name] ?? 0
+            for (zone, count) in zonePodsOn[node.name] ?? [:] {
+                if let total = zonePods[zone], total > 0 { load += (meanNeed[zone] ?? 0) * Double(count) / Double(total) }
             }
             predicted[node.name] = load
         }

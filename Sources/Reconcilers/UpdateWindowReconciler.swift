@@ -113,10 +113,17 @@ public struct UpdateWindowReconciler: Sendable {
                 return parts.count == 2 ? caches.deployments.get(ObjectKey(namespace: parts[0], name: parts[1]))?.spec?.replicas : nil
             }.reduce(0, +)
         }
-        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.byIndex(PodIndex.node, $0) }, now: now, excluding: Set(started),
-                                    zones: zones, deploymentOf: { pod in
-                                        resolver.workload(of: pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
-                                    }, zonePods: zonePods)
+        // A pod's Deployment, through its ReplicaSet (resolved once per ReplicaSet per pass).
+        var deploymentOfReplicaSet: [String: [String: String?]] = [:]  // namespace → ReplicaSet → Deployment
+        func deploymentOf(_ pod: borrowing CachedPod) -> String? {
+            guard !zones.isEmpty, pod.ownerKind == "ReplicaSet", let rs = pod.ownerName else { return nil }
+            if let known = deploymentOfReplicaSet[pod.namespace]?[rs] { return known }
+            let found = resolver.workload(of: copy pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
+            deploymentOfReplicaSet[pod.namespace, default: [:]][rs] = found
+            return found
+        }
+        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.forEach(inIndex: PodIndex.node, $0, $1) }, now: now,
+                                    excluding: Set(started), zones: zones, deploymentOf: deploymentOf, zonePods: zonePods)
         let order = started + (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
         let planned = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
         let open = schedule?.current(at: now) != nil

@@ -84,19 +84,29 @@ public func planUpdate(_ nodes: [NodeToUpdate], order: NodeOrder, spare: SpareCa
     case .predictedLoad: sequence = nodes.sorted { ($0.predictedLoad, $1.name) > ($1.predictedLoad, $0.name) }
     }
     var earliest = 0
+    let cap = max(1, maxUnavailable)
+    // Over each possible time out [s, s + length): the least room left and the most nodes out, by
+    // sliding windows; a placement changes only the windows that overlap it, which are redone.
+    var room = slidingExtreme(spare.values, length: length, by: <)
+    var busiest = slidingExtreme(outCount, length: length, by: >)
     for node in sequence {
         var best: (start: Int, margin: Double)?
         if lastStart >= 0 {
             let from = order == .predictedLoad ? 0 : earliest
-            for s in stride(from: from, through: lastStart, by: 1) {
-                guard (s..<(s + length)).allSatisfy({ outCount[$0] < max(1, maxUnavailable) }) else { continue }
-                let margin = (s..<(s + length)).map { spare.values[$0] - outLoad[$0] }.min()! - node.predictedLoad
+            for s in stride(from: from, through: lastStart, by: 1) where busiest[s] < cap {
+                let margin = room[s] - node.predictedLoad
                 if order != .predictedLoad { best = (s, margin); break }
                 if best == nil || margin > best!.margin { best = (s, margin) }
             }
         }
         guard let chosen = best else { unplaced.append(node.name); continue }
         for i in chosen.start..<(chosen.start + length) { outLoad[i] += node.predictedLoad; outCount[i] += 1 }
+        let lo = max(0, chosen.start - length + 1), hi = min(room.count - 1, chosen.start + length - 1)
+        if lo <= hi {
+            let left = (lo..<(hi + length)).map { spare.values[$0] - outLoad[$0] }
+            room.replaceSubrange(lo...hi, with: slidingExtreme(left, length: length, by: <))
+            busiest.replaceSubrange(lo...hi, with: slidingExtreme(Array(outCount[lo..<(hi + length)]), length: length, by: >))
+        }
         if order != .predictedLoad { earliest = chosen.start }
         let start = spare.start.addingTimeInterval(Double(chosen.start) * spare.step)
         placed.append(PlannedNode(node: node.name, slot: 0, predictedLoad: node.predictedLoad, start: start, eta: start.addingTimeInterval(perNode),
@@ -106,4 +116,20 @@ public func planUpdate(_ nodes: [NodeToUpdate], order: NodeOrder, spare: SpareCa
     placed.sort { ($0.start, $0.node) < ($1.start, $1.node) }
     for i in placed.indices { placed[i].slot = i }
     return UpdatePlan(nodes: placed, unplaced: unplaced, wouldDip: dips)
+}
+
+/// The extreme (least under `<`, greatest under `>`) of every window of `length` consecutive
+/// values: element `s` covers `values[s..<s + length]`. A monotonic queue makes it linear.
+public func slidingExtreme<T: Comparable>(_ values: [T], length: Int, by better: (T, T) -> Bool) -> [T] {
+    guard length > 0, values.count >= length else { return [] }
+    var out: [T] = []
+    out.reserveCapacity(values.count - length + 1)
+    var queue: [Int] = [], head = 0
+    for i in values.indices {
+        while queue.count > head, !better(values[queue[queue.count - 1]], values[i]) { queue.removeLast() }
+        queue.append(i)
+        if queue[head] <= i - length { head += 1 }
+        if i >= length - 1 { out.append(values[queue[head]]) }
+    }
+    return out
 }

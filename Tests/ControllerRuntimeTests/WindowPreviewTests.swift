@@ -32,7 +32,7 @@ import Testing
         let times = (0..<240).map { start + Int64($0) * minute }
         let needed = (0..<240).map { $0 < 120 ? 7.0 : 1.0 }
         let web = ZoneLoadOutlook(zone: "web", times: times, replicasNeeded: needed, cpuMillisPerReplica: 500, deployments: ["shop/web"])
-        let withForecast = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { pods[$0] ?? [] }, now: t0.addingTimeInterval(-60),
+        let withForecast = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { name, visit in for p in pods[name] ?? [] { visit(p) } }, now: t0.addingTimeInterval(-60),
                                          zones: [web], deploymentOf: { $0.ownerName == "web-1" ? "shop/web" : nil }, zonePods: ["web": 7])
         let plan = try #require(withForecast.plan)
         let busy = try #require(plan.nodes.first { $0.node == "busy" })
@@ -40,7 +40,7 @@ import Testing
         #expect(plan.fits && plan.wouldDip.isEmpty, "\(plan)")
         #expect(abs(busy.predictedLoad - 6.0 / 7.0 * 4 * 500) < 1, "its share of the zone's mean need: \(busy.predictedLoad)")
 
-        let flat = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { pods[$0] ?? [] }, now: t0.addingTimeInterval(-60))
+        let flat = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { name, visit in for p in pods[name] ?? [] { visit(p) } }, now: t0.addingTimeInterval(-60))
         #expect(flat.plan?.nodes.first?.node == "busy" && flat.plan?.nodes.first?.start == t0, "by requests the busiest goes first")
     }
 

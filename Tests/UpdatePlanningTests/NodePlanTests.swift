@@ -69,3 +69,17 @@ import UpdatePlanning
         }
     }
 }
+
+@Suite struct SlidingExtremeTests {
+    @Test func matchesAScanOfEveryWindow() {
+        var rng = SplitMix(seed: 5)
+        for _ in 0..<500 {
+            let values = (0..<Int.random(in: 0...40, using: &rng)).map { _ in Int.random(in: -5...5, using: &rng) }
+            let length = Int.random(in: 1...12, using: &rng)
+            let expectedMin = values.count >= length ? (0...(values.count - length)).map { values[$0..<($0 + length)].min()! } : []
+            let expectedMax = values.count >= length ? (0...(values.count - length)).map { values[$0..<($0 + length)].max()! } : []
+            #expect(slidingExtreme(values, length: length, by: <) == expectedMin, "\(values) / \(length)")
+            #expect(slidingExtreme(values, length: length, by: >) == expectedMax)
+        }
+    }
+}
