@@ -164,7 +164,7 @@ extension EndToEnd {
         defer { bed.tearDown() }
         try bed.deployWorkloads()
         let recorder = CapacityRecorder(client: bed.client, namespace: bed.ns, nodeLabelSelector: "e2e-run=\(bed.run)")
-        _ = try bed.startController()
+        let controller = try bed.startController()
         let began = Date()
         try bed.applyWindow("""
         maxUnavailable: 1
@@ -214,6 +214,17 @@ extension EndToEnd {
         #expect(evictions.values.allSatisfy { $0 == 1 }, "a pod was evicted more than once: \(evictions)")
         #expect(evicted == evictions.count)
         #expect(samples.allSatisfy { $0.unschedulable.count <= 1 }, "at most maxUnavailable (1) nodes cordoned at once")
+        // What a user sees: the printer columns, and the metrics.
+        let table = try Cluster.kubectl(["get", "updatewindow", bed.run]).out
+        #expect(table.contains("Completed") && table.contains("8/8") && table.contains("PROGRESS"), "\(table)")
+        let port = controller.log.split(separator: "\n").compactMap { line -> Substring? in
+            guard line.contains("serving /metrics") else { return nil }
+            return line.split(separator: ":").last
+        }.first.map(String.init) ?? ""
+        let metrics = try Cluster.run("curl", ["-s", "http://127.0.0.1:\(port)/metrics"]).out
+        #expect(metrics.contains("foresight_update_nodes{window=\"\(bed.run)\",phase=\"Done\"} 8"), "\(metrics.prefix(2000))")
+        #expect(metrics.contains("foresight_update_evictions_total{window=\"\(bed.run)\"} \(evicted)"))
+        #expect(metrics.contains("foresight_update_surge_replicas{window=\"\(bed.run)\"} 0"))
         try await Task.sleep(for: .seconds(3))
         try await bed.expectNothingLeftBehind()
     }
