@@ -37,6 +37,9 @@ public struct CachedPod: KubernetesResource, Equatable {
         public static let mirror = Flags(rawValue: 2)
         public static let doNotDisrupt = Flags(rawValue: 4)
         public static let drainSkip = Flags(rawValue: 8)
+        /// Priority class `system-node-critical` or `system-cluster-critical` (DNS, CNI, storage
+        /// agents): a drain moves these last.
+        public static let critical = Flags(rawValue: 16)
     }
 
     public init(_ pod: Pod) {
@@ -59,6 +62,7 @@ public struct CachedPod: KubernetesResource, Equatable {
         if annotations["kubernetes.io/config.mirror"] != nil { f.insert(.mirror) }
         if annotations["karpenter.sh/do-not-disrupt"] == "true" { f.insert(.doNotDisrupt) }
         if annotations["cluster.x-k8s.io/drain"] == "skip" { f.insert(.drainSkip) }
+        if let priority = pod.spec?.priorityClassName, priority == "system-node-critical" || priority == "system-cluster-critical" { f.insert(.critical) }
         flags = f
         var cpu = 0, memory: Int64 = 0
         for c in pod.spec?.containers ?? [] {

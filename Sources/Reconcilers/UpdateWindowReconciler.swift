@@ -188,8 +188,12 @@ public struct UpdateWindowReconciler: Sendable {
                 .object([("node", .string(p.node)), ("slot", .int(started.count + p.slot)), ("predictedLoad", .double((p.predictedLoad * 1000).rounded() / 1000)),
                          ("eta", .string(Timestamp.format(p.eta)))])
             })))
+            let source = zones.isEmpty
+                ? "load: pods' CPU requests" + (spec.zonePlanRef?.name.map { " (ZonePlan \($0) has no forecast yet)" } ?? "")
+                : "load: the forecasts of ZonePlan \(spec.zonePlanRef?.name ?? "") (\(zones.map(\.zone).sorted().joined(separator: ", ")))"
             condition("PlanFits", plan.fits, plan.fits ? "Fits" : "DoesNotFit",
-                      plan.fits ? "\(plan.nodes.count) nodes fit the window" : "\(plan.unplaced.count) nodes do not fit before \(Timestamp.format(preview.window!.end)): \(plan.unplaced.joined(separator: ", "))")
+                      (plan.fits ? "\(plan.nodes.count) nodes fit the window" : "\(plan.unplaced.count) nodes do not fit before \(Timestamp.format(preview.window!.end)): \(plan.unplaced.joined(separator: ", "))")
+                        + "; " + source)
             condition("CapacityHeld", plan.wouldDip.isEmpty, plan.wouldDip.isEmpty ? "Held" : "WouldDip",
                       plan.wouldDip.isEmpty ? "the other nodes can hold each node's pods while it is out"
                         : "the other nodes cannot hold the pods of \(plan.wouldDip.joined(separator: ", ")) while it is out (pod CPU requests against allocatable)")
@@ -326,6 +330,7 @@ public struct UpdateWindowReconciler: Sendable {
             }
             let outcome = try await evict(drain.evict, node: name, run)
             record.evictedPods += outcome.evicted
+            if outcome.blockedBy == nil { record.blockedSince = nil } else if record.blockedBy == nil || record.blockedSince == nil { record.blockedSince = run.now }
             record.blockedBy = outcome.blockedBy
             record.message = outcome.failures.isEmpty ? "\(drain.evict.count) pods to go" : outcome.failures.joined(separator: "; ")
             guard record != before else { return }
@@ -463,7 +468,11 @@ public struct UpdateWindowReconciler: Sendable {
         let version = try await client.evictionPolicyVersion()
         // A negative grace period (the default, -1) means each pod's own.
         let grace = run.spec.drain?.gracePeriodSeconds.flatMap { $0 < 0 ? nil : $0 }
-        let pods = candidates.filter { $0.deletionTime == nil }.compactMap { caches.pods.get(ObjectKey(namespace: $0.namespace, name: $0.name)) }
+        // Application pods first; node-critical ones (DNS, CNI, storage agents) once the others
+        // are gone, so the service they carry stays up as long as possible.
+        let present = candidates.compactMap { caches.pods.get(ObjectKey(namespace: $0.namespace, name: $0.name)) }
+        let ordinaryLeft = present.contains { !$0.flags.contains(.critical) }
+        let pods = present.filter { $0.deletionTime == nil && (!ordinaryLeft || !$0.flags.contains(.critical)) }
         var outcome = EvictionOutcome()
         enum Result { case evicted(CachedPod), gone, blocked(CachedPod), failed(String) }
         var remaining = pods[...]
@@ -677,7 +686,10 @@ public struct UpdateWindowReconciler: Sendable {
             fields.append(("startedAt", .string(Timestamp.format(r.startedAt))))
             if let f = r.finishedAt { fields.append(("finishedAt", .string(Timestamp.format(f)))) }
             fields.append(("evictedPods", .int(r.evictedPods)))
-            if let b = r.blockedBy { fields.append(("blockedBy", .string(b))) }
+            if let b = r.blockedBy {
+                let since = r.blockedSince.map { " since \(Timestamp.format($0))" } ?? ""
+                fields.append(("blockedBy", .string(b + since)))
+            }
             fields.append(("wasUnschedulable", .bool(r.wasUnschedulable)))
             if let m = r.message, !m.isEmpty { fields.append(("message", .string(m))) }
         }

@@ -63,6 +63,8 @@ public struct NodeUpdateRecord: Codable, Sendable, Equatable {
     public var evictedPods: Int
     /// What holds the drain up now: the PodDisruptionBudget and the pod it protects.
     public var blockedBy: String?
+    /// Since when the drain has been blocked (by whichever budget).
+    public var blockedSince: Date?
     public var message: String?
     /// The Deployments (`namespace/name`) whose pods the drain moves: they must be whole again
     /// before the node counts as updated.
@@ -87,7 +89,7 @@ public struct NodeUpdateRecord: Codable, Sendable, Equatable {
         if self.phase != phase { phaseSince = now }
         self.phase = phase
         self.message = message
-        if phase != .draining { blockedBy = nil }
+        if phase != .draining { blockedBy = nil; blockedSince = nil }
         if phase != .verifying { settledSince = nil }
         if phase == .done || phase == .failed { finishedAt = now } else { finishedAt = nil }
     }

@@ -51,7 +51,7 @@ final class UpdateWindowTestBed {
             yaml += """
             apiVersion: apps/v1
             kind: Deployment
-            metadata: {name: \(name), namespace: \(ns)}
+            metadata: {name: \(name), namespace: \(ns), labels: {app: \(name)}}
             spec:
               replicas: \(replicas)
               selector: {matchLabels: {app: \(name)}}
@@ -398,6 +398,61 @@ extension EndToEnd {
 }
 
 extension EndToEnd {
+@Suite struct UpdateWindowForecastTests {
+    /// With `zonePlanRef`, the plan is made on the ZonePlan's zone forecasts, and says so.
+    @Test func aWindowIsPlannedOnItsZonePlansForecasts() async throws {
+        let bed = try await UpdateWindowTestBed(prefix: "uwzp", nodesPerZone: 2)
+        defer {
+            _ = try? Cluster.kubectl(["delete", "zoneplan", bed.run, "--timeout=30s"], allowFailure: true)
+            bed.tearDown()
+        }
+        try bed.deployWorkloads()
+        let csv = risingTraceCSV(now: Date(), days: 8, base: 100, amplitude: 300, peakAhead: 3 * 3600, noiseSeed: 7)
+        var configMap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: load-history, namespace: \(bed.ns)}\ndata:\n  web: |\n"
+        configMap += csv.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n") + "\n"
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMap)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(bed.run)}
+        spec:
+          mode: DryRun
+          forecast:
+            source: {configMap: {namespace: \(bed.ns), name: load-history}}
+            horizon: 6h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+          - name: web
+            priority: 100
+            workloads: {selector: {matchLabels: {app: web}}}
+            load: {perReplica: 100}
+            minReplicas: 1
+            maxReplicas: 40
+        """)
+        _ = try bed.startController()
+        try bed.applyWindow("""
+        zonePlanRef: {name: \(bed.run)}
+        update: {nodeTimeout: 20m}
+        verify: {settle: 1m}
+        """, start: Date().addingTimeInterval(3600), duration: "4h")
+        let message = try await Cluster.eventually(timeout: 180) { () throws -> String? in
+            let m = try bed.path(".status.conditions[?(@.type==\"PlanFits\")].message")
+            return m.contains("the forecasts of ZonePlan") ? m : nil
+        }
+        #expect(message.contains("(web)"), "\(message)")
+        let loads = try bed.path(".status.plan[*].predictedLoad").split(separator: " ").compactMap { Double($0) }
+        let planned = try bed.path(".status.plan[*].node").split(separator: " ").map(String.init)
+        #expect(loads.count == 4)
+        // By requests each node's load would be the CPU its pods request; `web`'s pods count by
+        // the forecast instead, so the nodes holding them differ from that.
+        let pods = try await bed.client.list(Pod.self, namespace: bed.ns).items
+        let requests = planned.map { node in Double(pods.filter { $0.spec?.nodeName == node }.count) * 500 }
+        print("plan on forecasts: \(message); loads \(loads), by requests \(requests)")
+        #expect(loads != requests, "the forecast, not the requests, sets the load")
+    }
+}
+
 @Suite struct NodeAgentE2ETests {
     /// `foresight node-agent`, run as a process for one node, answers the controller's request: its
     /// command "reboots" the node by giving it a new boot ID, the simulated kubelet reports it,
