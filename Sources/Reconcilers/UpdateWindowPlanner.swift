@@ -69,13 +69,13 @@ public struct UpdateWindowPreview: Sendable, Equatable {
 /// from `now` when the window is open, so a plan re-made mid-window places only what is left in the
 /// time that is left.
 ///
-/// With `zones` (the forecasts of the window's ZonePlan) and `deploymentOf` (a pod's Deployment,
-/// `namespace/name`), load follows the forecast: a node's predicted load is, for each zone, its
+/// With `zones` (the forecasts of the window's ZonePlan) and `zoneOf` (the zone of a pod's
+/// Deployment, see `PodZoneResolver`), load follows the forecast: a node's predicted load is, for each zone, its
 /// share of the zone's pods times the CPU of the replicas the zone's forecast needs, averaged over
 /// the window (other pods count their requests), and the spare capacity at each minute grows by
 /// what the zones' pods are not predicted to need then. So the busiest nodes go when demand is low.
 public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String, (borrowing CachedPod) -> Void) -> Void, now: Date,
-                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], deploymentOf: (borrowing CachedPod) -> String? = { _ in nil },
+                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], zoneOf: (borrowing CachedPod) -> String? = { _ in nil },
                           zonePods: [String: Int] = [:]) -> UpdateWindowPreview {
     let (schedule, problem) = windowSchedule(spec)
     guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
@@ -92,16 +92,16 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     // Load per node: its pods' CPU requests (DaemonSet and mirror pods stay with the node).
     // One visit of each node's pods (in the cache, not copied out): the CPU its movable pods
     // request, and how many of them each forecast zone has there (the rest count their requests).
-    let zoneOf = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z.zone) } }, uniquingKeysWith: { a, _ in a })
+    let forecastZones = !zones.isEmpty
     var requestsOn: [String: Double] = [:], otherRequestsOn: [String: Double] = [:], zonePodsOn: [String: [String: Int]] = [:]
-    withoutActuallyEscaping(deploymentOf) { deploymentOf in
+    withoutActuallyEscaping(zoneOf) { zoneOf in
         for node in selected {
             var all = 0.0, other = 0.0
             var perZone: [String: Int] = [:]
             podsOn(node.name) { pod in
                 guard pod.ownerKind != "DaemonSet", !pod.flags.contains(.mirror), !pod.isFinished else { return }
                 all += Double(pod.cpuMillis)
-                if !zoneOf.isEmpty, let d = deploymentOf(pod), let z = zoneOf[d] { perZone[z, default: 0] += 1 } else { other += Double(pod.cpuMillis) }
+                if forecastZones, let z = zoneOf(pod) { perZone[z, default: 0] += 1 } else { other += Double(pod.cpuMillis) }
             }
             requestsOn[node.name] = all
             otherRequestsOn[node.name] = other
@@ -120,7 +120,7 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
     var spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
     var predicted = loads
-    if !zoneOf.isEmpty {
+    if forecastZones {
         let minutes = (0..<steps).map { Int64(from.timeIntervalSince1970) + Int64($0) * Int64(step) }
         // Each zone's forecast need at each minute, and its mean over the window, in millicores.
         var needAt: [String: [Double]] = [:], meanNeed: [String: Double] = [:]
@@ -153,4 +153,27 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     let plan = planUpdate(selected.filter { !started.contains($0.name) }.map { NodeToUpdate(name: $0.name, predictedLoad: predicted[$0.name] ?? 0) }, order: order, spare: spare,
                           perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
     return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
+}
+
+/// The forecast zone of a pod's Deployment, for `previewWindow`: resolved through `deploymentOf`
+/// once per owner (by the owner's UID, one cheap lookup per pod after that).
+public struct PodZoneResolver {
+    let zoneOfDeployment: [String: String]
+    let deploymentOf: (borrowing CachedPod) -> String?
+    var byOwner: [UUID: String?] = [:]
+
+    /// `deploymentOf` gives a pod's Deployment as `namespace/name` (the slow path).
+    public init(zones: [ZoneLoadOutlook], deploymentOf: @escaping (borrowing CachedPod) -> String?) {
+        zoneOfDeployment = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z.zone) } }, uniquingKeysWith: { a, _ in a })
+        self.deploymentOf = deploymentOf
+    }
+
+    public mutating func zone(of pod: borrowing CachedPod) -> String? {
+        guard !zoneOfDeployment.isEmpty else { return nil }
+        guard let owner = pod.ownerUID else { return deploymentOf(pod).flatMap { zoneOfDeployment[$0] } }
+        if let known = byOwner[owner] { return known }
+        let zone = deploymentOf(pod).flatMap { zoneOfDeployment[$0] }
+        byOwner[owner] = zone
+        return zone
+    }
 }

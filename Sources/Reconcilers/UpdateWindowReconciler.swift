@@ -113,17 +113,13 @@ public struct UpdateWindowReconciler: Sendable {
                 return parts.count == 2 ? caches.deployments.get(ObjectKey(namespace: parts[0], name: parts[1]))?.spec?.replicas : nil
             }.reduce(0, +)
         }
-        // A pod's Deployment, through its ReplicaSet (resolved once per ReplicaSet per pass).
-        var deploymentOfReplicaSet: [String: [String: String?]] = [:]  // namespace → ReplicaSet → Deployment
-        func deploymentOf(_ pod: borrowing CachedPod) -> String? {
-            guard !zones.isEmpty, pod.ownerKind == "ReplicaSet", let rs = pod.ownerName else { return nil }
-            if let known = deploymentOfReplicaSet[pod.namespace]?[rs] { return known }
-            let found = resolver.workload(of: copy pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
-            deploymentOfReplicaSet[pod.namespace, default: [:]][rs] = found
-            return found
+        // A pod's zone, through its ReplicaSet's Deployment (resolved once per ReplicaSet per pass).
+        var zoneResolver = PodZoneResolver(zones: zones) { pod in
+            guard pod.ownerKind == "ReplicaSet" else { return nil }
+            return resolver.workload(of: copy pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
         }
         let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.forEach(inIndex: PodIndex.node, $0, $1) }, now: now,
-                                    excluding: Set(started), zones: zones, deploymentOf: deploymentOf, zonePods: zonePods)
+                                    excluding: Set(started), zones: zones, zoneOf: { zoneResolver.zone(of: $0) }, zonePods: zonePods)
         let order = started + (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
         let planned = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
         let open = schedule?.current(at: now) != nil

@@ -34,11 +34,12 @@ struct UpdateWindowBenchmark: ParsableCommand {
         var podObjects: [CachedPod] = []
         podObjects.reserveCapacity(pods)
         let deploymentCount = max(1, pods / 20)
+        let ownerUIDs = (0..<deploymentCount).map { _ in UUID().uuidString.lowercased() }
         for i in 0..<pods {
             var m = ObjectMeta(name: "pod-\(i)", namespace: "ns-\(i % 50)", labels: ["app": "app-\(i % deploymentCount)"])
             m.uid = UUID().uuidString.lowercased()
             m.resourceVersion = "1"
-            m.ownerReferences = [OwnerReference(apiVersion: "apps/v1", kind: "ReplicaSet", name: "app-\(i % deploymentCount)-rs", uid: "u", controller: true)]
+            m.ownerReferences = [OwnerReference(apiVersion: "apps/v1", kind: "ReplicaSet", name: "app-\(i % deploymentCount)-rs", uid: ownerUIDs[i % deploymentCount], controller: true)]
             var spec = PodSpec()
             spec.nodeName = "node-\(i % nodes)"
             spec.containers = [.init(name: "c", resources: .init(requests: ["cpu": "\(100 * (1 + i % 10))m"]))]
@@ -69,23 +70,19 @@ struct UpdateWindowBenchmark: ParsableCommand {
             outlooks.append(ZoneLoadOutlook(zone: "zone-\(z)", times: minutes, replicasNeeded: need, cpuMillisPerReplica: 500, deployments: members))
             zonePods["zone-\(z)"] = members.count * 20
         }
-        // As the reconciler resolves them: once per ReplicaSet per pass, then by lookup.
-        var memo: [String: [String: String?]] = [:]
+        // As the reconciler resolves pods to zones: once per owner per pass, then by lookup.
         func deploymentOf(_ pod: borrowing CachedPod) -> String? {
-            guard let rs = pod.ownerName else { return nil }
-            if let known = memo[pod.namespace]?[rs] { return known }
-            let found: String? = rs.hasSuffix("-rs") ? "\(pod.namespace)/\(rs.dropLast(3))" : nil
-            memo[pod.namespace, default: [:]][rs] = found
-            return found
+            guard let rs = pod.ownerName, rs.hasSuffix("-rs") else { return nil }
+            return "\(pod.namespace)/\(rs.dropLast(3))"
         }
 
         var times: [Double] = []
         var planned = 0, starts = 0
         for _ in 0..<(passes + 1) {
-            memo = [:]
+            var zoneResolver = PodZoneResolver(zones: outlooks, deploymentOf: deploymentOf)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let preview = previewWindow(spec, nodes: nodeStore.list(), podsOn: { podStore.forEach(inIndex: PodIndex.node, $0, $1) }, now: now,
-                                        zones: outlooks, deploymentOf: deploymentOf, zonePods: zonePods)
+                                        zones: outlooks, zoneOf: { zoneResolver.zone(of: $0) }, zonePods: zonePods)
             let order = (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
             let plannedStart = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
             let decision = decideRollout(order: order, records: [:], plannedStart: plannedStart, open: true, paused: false, expired: false,

@@ -33,7 +33,7 @@ import Testing
         let needed = (0..<240).map { $0 < 120 ? 7.0 : 1.0 }
         let web = ZoneLoadOutlook(zone: "web", times: times, replicasNeeded: needed, cpuMillisPerReplica: 500, deployments: ["shop/web"])
         let withForecast = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { name, visit in for p in pods[name] ?? [] { visit(p) } }, now: t0.addingTimeInterval(-60),
-                                         zones: [web], deploymentOf: { $0.ownerName == "web-1" ? "shop/web" : nil }, zonePods: ["web": 7])
+                                         zones: [web], zoneOf: { $0.ownerName == "web-1" ? "web" : nil }, zonePods: ["web": 7])
         let plan = try #require(withForecast.plan)
         let busy = try #require(plan.nodes.first { $0.node == "busy" })
         #expect(busy.start.timeIntervalSince(t0) >= 2 * 3600, "the busy node waits for the trough: \(busy.start.timeIntervalSince(t0) / 60) min")
@@ -42,6 +42,22 @@ import Testing
 
         let flat = previewWindow(try spec(hours: 4), nodes: nodes, podsOn: { name, visit in for p in pods[name] ?? [] { visit(p) } }, now: t0.addingTimeInterval(-60))
         #expect(flat.plan?.nodes.first?.node == "busy" && flat.plan?.nodes.first?.start == t0, "by requests the busiest goes first")
+    }
+
+    @Test func podsAreResolvedToZonesOncePerOwner() {
+        final class Count: @unchecked Sendable { var calls = 0 }
+        let count = Count()
+        let web = ZoneLoadOutlook(zone: "web", times: [0], replicasNeeded: [1], cpuMillisPerReplica: 1, deployments: ["shop/web"])
+        var resolver = PodZoneResolver(zones: [web]) { pod in
+            count.calls += 1
+            return pod.ownerName == "web-1" ? "shop/web" : "shop/other"
+        }
+        let uid = UUID().uuidString.lowercased()
+        for i in 0..<50 { #expect(resolver.zone(of: pod("w\(i)", node: "n", owner: ("ReplicaSet", "web-1", uid))) == "web") }
+        #expect(resolver.zone(of: pod("o", node: "n", owner: ("ReplicaSet", "other-1", UUID().uuidString.lowercased()))) == nil)
+        #expect(count.calls == 2, "one resolution per owner: \(count.calls)")
+        var none = PodZoneResolver(zones: []) { _ in "shop/web" }
+        #expect(none.zone(of: pod("x", node: "n")) == nil)
     }
 
     @Test func pastTheForecastTheZoneIsAssumedBusy() {
