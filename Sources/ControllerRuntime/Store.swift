@@ -40,11 +40,11 @@ public typealias IndexFunction<K> = @Sendable (K) -> [String]
 /// the large values), a dictionary maps each key to its slot, and indexes hold 4-byte slot numbers
 /// rather than keys.
 public final class Store<K: KubernetesResource>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: ContiguousArray<K?> = []
+    @usableFromInline let lock = NSLock()
+    @usableFromInline var slots: ContiguousArray<K?> = []
     private var freeSlots: [Int32] = []
     private var slotOf: [ObjectKey: Int32] = [:]
-    private var indexes: [String: [String: Set<Int32>]] = [:]
+    @usableFromInline var indexes: [String: [String: Set<Int32>]] = [:]
     private let indexers: [String: IndexFunction<K>]
     private var synced = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -174,6 +174,7 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
     /// Visits the objects under `value` in index `name` in place, without copying them out: for
     /// sums over many objects (the CPU requests of each node's pods). `body` runs under the
     /// store's lock and must not call back into the store.
+    @inlinable
     public func forEach(inIndex name: String, _ value: String, _ body: (borrowing K) -> Void) {
         lock.withLock {
             guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
