@@ -6,12 +6,16 @@ import Testing
 extension EndToEnd {
 /// `foresight run` as a real process with the controller's own token (bound only to the shipped ClusterRole).
 @Suite struct ControllerRunTests {
+    /// Starts `foresight run` on a port the kernel picks (a port chosen at random could be taken,
+    /// as one in the ephemeral range once was) and reads the port back from its log.
     func startController(identity: String, kubeconfig: String = Cluster.controllerKubeconfig) throws -> (BackgroundProcess, Int) {
-        let port = Int.random(in: 20000...40000)
         let p = try BackgroundProcess(Cluster.binary("foresight"), [
             "run", "--kubeconfig", kubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
-            "--identity", identity, "--metrics-address", "127.0.0.1:\(port)",
+            "--identity", identity, "--metrics-address", "127.0.0.1:0",
         ], kubeconfig: kubeconfig, name: "controller-\(identity)")
+        let port = try Cluster.eventually(timeout: 20) { () -> Int? in
+            p.log.split(separator: "\n").first { $0.contains("serving /metrics") }.flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+        }
         return (p, port)
     }
 
