@@ -531,7 +531,10 @@ public struct UpdateWindowReconciler: Sendable {
         for key in keys {
             let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
             guard parts.count == 2, let d = caches.deployments.get(ObjectKey(namespace: parts[0], name: parts[1])) else { continue }
-            let want = d.spec?.replicas ?? 1, available = d.status?.availableReplicas ?? 0
+            // Whole again means back at its own count: the surges it carries (which may not all
+            // fit while the node is out, since the evicted pods are replaced as well) do not count.
+            let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
+            let want = max(0, (d.spec?.replicas ?? 1) - surge), available = d.status?.availableReplicas ?? 0
             if available < want || (d.status?.observedGeneration ?? 0) < (d.metadata.generation ?? 0) {
                 problems.append("Deployment \(key) has \(available)/\(want) available")
             }
