@@ -26,19 +26,14 @@ struct NodeAgentCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
     func validate() throws {
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): not one of trace, debug, info, notice, warning, error, critical") }
+        try CommandLogging.validate(logLevel)
         if (node ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? "").isEmpty { throw ValidationError("--node or NODE_NAME is required") }
         if command.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--command must not be empty") }
         if commandTimeout <= 0 || rebootTimeout <= 0 { throw ValidationError("--command-timeout and --reboot-timeout must be positive") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        CommandLogging.bootstrap(logLevel)
         let connection: ClusterConnection
         do { connection = try KubeConfigLoader.load(explicitPath: kubeconfig, context: nil) } catch {
             throw ValidationError("cannot load a connection: \(error)")

@@ -43,17 +43,12 @@ struct RunCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \(logLevel): not one of trace, debug, info, notice, warning, error, critical") }
+        try CommandLogging.validate(logLevel)
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        CommandLogging.bootstrap(logLevel)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "foresight")
