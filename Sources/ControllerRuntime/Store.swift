@@ -184,6 +184,28 @@ public final class Store<K: KubernetesResource>: @unchecked Sendable {
         }
     }
 
+    /// Calls `body` with the address of each object under `value` in index `name`, in place, for
+    /// hot loops that read a few fields of many objects (`pod.pointee.cpuMillis`): unwrapping a
+    /// slot, as `forEach(inIndex:)` must, copies the whole object, retains included. The
+    /// pointer is valid only during the call.
+    @inlinable
+    public func forEachInPlace(inIndex name: String, _ value: String, _ body: (UnsafePointer<K>) -> Void) {
+        lock.withLock {
+            guard let index = indexes[name] else { preconditionFailure("store of \(K.resource.kind) has no index \(name)") }
+            guard let members = index[value] else { return }
+            slots.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                for slot in members {
+                    let entry = base + Int(slot)
+                    guard case .some = entry.pointee else { continue }
+                    // A single-payload Optional keeps its payload at offset 0 (the emptiness tag,
+                    // when it needs one, follows), so an occupied slot is a `K` at the same address.
+                    body(UnsafeRawPointer(entry).assumingMemoryBound(to: K.self))
+                }
+            }
+        }
+    }
+
     /// The keys under `value` in index `name`.
     public func keys(inIndex name: String, _ value: String) -> Set<ObjectKey> {
         lock.withLock {

@@ -70,12 +70,12 @@ public struct UpdateWindowPreview: Sendable, Equatable {
 /// time that is left.
 ///
 /// With `zones` (the forecasts of the window's ZonePlan) and `zoneOf` (the zone of a pod's
-/// Deployment, see `PodZoneResolver`), load follows the forecast: a node's predicted load is, for each zone, its
+/// Deployment as an index into `zones`, see `PodZoneResolver`), load follows the forecast: a node's predicted load is, for each zone, its
 /// share of the zone's pods times the CPU of the replicas the zone's forecast needs, averaged over
 /// the window (other pods count their requests), and the spare capacity at each minute grows by
 /// what the zones' pods are not predicted to need then. So the busiest nodes go when demand is low.
-public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String, (borrowing CachedPod) -> Void) -> Void, now: Date,
-                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], zoneOf: (borrowing CachedPod) -> String? = { _ in nil },
+public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (String, (UnsafePointer<CachedPod>) -> Void) -> Void, now: Date,
+                          excluding started: Set<String> = [], zones: [ZoneLoadOutlook] = [], zoneOf: (UnsafePointer<CachedPod>) -> Int? = { _ in nil },
                           zonePods: [String: Int] = [:]) -> UpdateWindowPreview {
     let (schedule, problem) = windowSchedule(spec)
     guard let schedule else { return UpdateWindowPreview(phase: "Pending", window: nil, plan: nil, nodeCount: 0, problem: problem) }
@@ -92,54 +92,54 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     // Load per node: its pods' CPU requests (DaemonSet and mirror pods stay with the node).
     // One visit of each node's pods (in the cache, not copied out): the CPU its movable pods
     // request, and how many of them each forecast zone has there (the rest count their requests).
-    let forecastZones = !zones.isEmpty
-    var requestsOn: [String: Double] = [:], otherRequestsOn: [String: Double] = [:], zonePodsOn: [String: [String: Int]] = [:]
+    // Kept in arrays by the node's position and the zone's index: a pass over 100,000 pods
+    // hashes no names.
+    let zoneCount = zones.count
+    var requests = [Double](repeating: 0, count: selected.count), otherRequests = requests
+    var zonePodsOn = [Int32](repeating: 0, count: selected.count * zoneCount)
     withoutActuallyEscaping(zoneOf) { zoneOf in
-        for node in selected {
+        for (n, node) in selected.enumerated() {
             var all = 0.0, other = 0.0
-            var perZone: [String: Int] = [:]
             podsOn(node.name) { pod in
-                guard pod.ownerKind != "DaemonSet", !pod.flags.contains(.mirror), !pod.isFinished else { return }
-                all += Double(pod.cpuMillis)
-                if forecastZones, let z = zoneOf(pod) { perZone[z, default: 0] += 1 } else { other += Double(pod.cpuMillis) }
+                guard pod.pointee.ownerKind != "DaemonSet", !pod.pointee.flags.contains(.mirror), !pod.pointee.isFinished else { return }
+                let cpu = Double(pod.pointee.cpuMillis)
+                all += cpu
+                if zoneCount > 0, let z = zoneOf(pod), z >= 0, z < zoneCount { zonePodsOn[n * zoneCount + z] += 1 } else { other += cpu }
             }
-            requestsOn[node.name] = all
-            otherRequestsOn[node.name] = other
-            zonePodsOn[node.name] = perZone
+            requests[n] = all
+            otherRequests[n] = other
         }
     }
-    func requests(_ node: Node) -> Double { requestsOn[node.name] ?? 0 }
-    let loads = Dictionary(uniqueKeysWithValues: selected.map { ($0.name, requests($0)) })
     // While a node is out the others must hold its pods: the spare capacity is the CPU the
     // selected nodes have free, less the most any one of them has free (the node out offers
     // nothing then); the planner subtracts the load of the nodes out.
-    let free = selected.map { Double(Quantity.millis($0.status?.allocatable?["cpu"]) ?? 0) - (loads[$0.name] ?? 0) }
+    let free = selected.indices.map { Double(Quantity.millis(selected[$0].status?.allocatable?["cpu"]) ?? 0) - requests[$0] }
     let spareNow = free.reduce(0, +) - (free.max() ?? 0)
     let step: TimeInterval = 60
     let from = started.isEmpty ? occurrence.start : max(occurrence.start, now)
     let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
     var spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
-    var predicted = loads
-    if forecastZones {
+    var predicted = requests
+    if zoneCount > 0 {
         let minutes = (0..<steps).map { Int64(from.timeIntervalSince1970) + Int64($0) * Int64(step) }
-        // Each zone's forecast need at each minute, and its mean over the window, in millicores.
-        var needAt: [String: [Double]] = [:], meanNeed: [String: Double] = [:]
-        for z in zones {
-            let series = minutes.map { (z.needed(at: $0) ?? 0) * z.cpuMillisPerReplica }
-            needAt[z.zone] = series
-            meanNeed[z.zone] = series.reduce(0, +) / Double(max(1, series.count))
-        }
-        // Spare capacity grows by what the zones' pods hold but are not predicted to need.
-        for z in zones {
+        // Each zone's forecast need over the window, in millicores: spare capacity grows by what
+        // the zones' pods hold but are not predicted to need; a node's share is by its pods there.
+        var meanNeed = [Double](repeating: 0, count: zoneCount)
+        for (i, z) in zones.enumerated() {
             let held = Double(zonePods[z.zone] ?? 0) * z.cpuMillisPerReplica
-            for i in 0..<steps { spare.values[i] += max(0, held - (needAt[z.zone]?[i] ?? 0)) }
-        }
-        for node in selected {
-            var load = otherRequestsOn[node.name] ?? 0
-            for (zone, count) in zonePodsOn[node.name] ?? [:] {
-                if let total = zonePods[zone], total > 0 { load += (meanNeed[zone] ?? 0) * Double(count) / Double(total) }
+            var sum = 0.0
+            for (s, t) in minutes.enumerated() {
+                let need = (z.needed(at: t) ?? 0) * z.cpuMillisPerReplica
+                sum += need
+                spare.values[s] += max(0, held - need)
             }
-            predicted[node.name] = load
+            meanNeed[i] = sum / Double(steps)
+        }
+        let perPod = zones.indices.map { i in (zonePods[zones[i].zone] ?? 0) > 0 ? meanNeed[i] / Double(zonePods[zones[i].zone]!) : 0 }
+        for n in selected.indices {
+            var load = otherRequests[n]
+            for z in 0..<zoneCount where zonePodsOn[n * zoneCount + z] > 0 { load += perPod[z] * Double(zonePodsOn[n * zoneCount + z]) }
+            predicted[n] = load
         }
     }
     let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
@@ -150,30 +150,40 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
     case "Given": order = .given(spec.nodes ?? [])
     default: order = .predictedLoad
     }
-    let plan = planUpdate(selected.filter { !started.contains($0.name) }.map { NodeToUpdate(name: $0.name, predictedLoad: predicted[$0.name] ?? 0) }, order: order, spare: spare,
+    let toUpdate = selected.indices.filter { !started.contains(selected[$0].name) }.map { NodeToUpdate(name: selected[$0].name, predictedLoad: predicted[$0]) }
+    let plan = planUpdate(toUpdate, order: order, spare: spare,
                           perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
     return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
 }
 
-/// The forecast zone of a pod's Deployment, for `previewWindow`: resolved through `deploymentOf`
-/// once per owner (by the owner's UID, one cheap lookup per pod after that).
+/// The forecast zone of a pod's Deployment, for `previewWindow`, as an index into the zones it was
+/// made with: resolved through `deploymentOf` once per owner (by the owner's UID, one cheap
+/// lookup per pod after that).
 public struct PodZoneResolver {
-    let zoneOfDeployment: [String: String]
+    let zoneOfDeployment: [String: Int]
     let deploymentOf: (borrowing CachedPod) -> String?
-    var byOwner: [UUID: String?] = [:]
+    var byOwner: [UUID: Int] = [:]
 
     /// `deploymentOf` gives a pod's Deployment as `namespace/name` (the slow path).
     public init(zones: [ZoneLoadOutlook], deploymentOf: @escaping (borrowing CachedPod) -> String?) {
-        zoneOfDeployment = Dictionary(zones.flatMap { z in z.deployments.map { ($0, z.zone) } }, uniquingKeysWith: { a, _ in a })
+        zoneOfDeployment = Dictionary(zones.enumerated().flatMap { i, z in z.deployments.map { ($0, i) } }, uniquingKeysWith: { a, _ in a })
         self.deploymentOf = deploymentOf
     }
 
-    public mutating func zone(of pod: borrowing CachedPod) -> String? {
+    public mutating func zone(of pod: borrowing CachedPod) -> Int? {
         guard !zoneOfDeployment.isEmpty else { return nil }
         guard let owner = pod.ownerUID else { return deploymentOf(pod).flatMap { zoneOfDeployment[$0] } }
-        if let known = byOwner[owner] { return known }
+        if let known = byOwner[owner] { return known >= 0 ? known : nil }
         let zone = deploymentOf(pod).flatMap { zoneOfDeployment[$0] }
-        byOwner[owner] = zone
+        byOwner[owner] = zone ?? -1
         return zone
+    }
+
+    /// The same, for a pod read in place (`Store.forEachInPlace`): only the owner's UID is read
+    /// unless the owner is new.
+    public mutating func zone(at pod: UnsafePointer<CachedPod>) -> Int? {
+        guard !zoneOfDeployment.isEmpty else { return nil }
+        if let owner = pod.pointee.ownerUID, let known = byOwner[owner] { return known >= 0 ? known : nil }
+        return zone(of: pod.pointee)
     }
 }

@@ -118,8 +118,8 @@ public struct UpdateWindowReconciler: Sendable {
             guard pod.ownerKind == "ReplicaSet" else { return nil }
             return resolver.workload(of: copy pod).flatMap { $0.kind == "Deployment" ? "\($0.namespace)/\($0.name)" : nil }
         }
-        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.forEach(inIndex: PodIndex.node, $0, $1) }, now: now,
-                                    excluding: Set(started), zones: zones, zoneOf: { zoneResolver.zone(of: $0) }, zonePods: zonePods)
+        let preview = previewWindow(spec, nodes: caches.nodes.list(), podsOn: { caches.pods.forEachInPlace(inIndex: PodIndex.node, $0, $1) }, now: now,
+                                    excluding: Set(started), zones: zones, zoneOf: { zoneResolver.zone(at: $0) }, zonePods: zonePods)
         let order = started + (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
         let planned = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
         let open = schedule?.current(at: now) != nil

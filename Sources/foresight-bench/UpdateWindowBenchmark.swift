@@ -81,8 +81,8 @@ struct UpdateWindowBenchmark: ParsableCommand {
         for _ in 0..<(passes + 1) {
             var zoneResolver = PodZoneResolver(zones: outlooks, deploymentOf: deploymentOf)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let preview = previewWindow(spec, nodes: nodeStore.list(), podsOn: { podStore.forEach(inIndex: PodIndex.node, $0, $1) }, now: now,
-                                        zones: outlooks, zoneOf: { zoneResolver.zone(of: $0) }, zonePods: zonePods)
+            let preview = previewWindow(spec, nodes: nodeStore.list(), podsOn: { podStore.forEachInPlace(inIndex: PodIndex.node, $0, $1) }, now: now,
+                                        zones: outlooks, zoneOf: { zoneResolver.zone(at: $0) }, zonePods: zonePods)
             let order = (preview.plan?.nodes.map(\.node) ?? []) + (preview.plan?.unplaced ?? [])
             let plannedStart = Dictionary(preview.plan?.nodes.map { ($0.node, $0.start) } ?? [], uniquingKeysWith: { a, _ in a })
             let decision = decideRollout(order: order, records: [:], plannedStart: plannedStart, open: true, paused: false, expired: false,
@@ -94,7 +94,7 @@ struct UpdateWindowBenchmark: ParsableCommand {
         // Where the time goes: the pods' lookup by node alone, and the planner alone.
         var t = DispatchTime.now().uptimeNanoseconds
         var total = 0
-        for n in nodeStore.list() { podStore.forEach(inIndex: PodIndex.node, n.name) { _ in total += 1 } }
+        for n in nodeStore.list() { podStore.forEachInPlace(inIndex: PodIndex.node, n.name) { total += $0.pointee.cpuMillis > 0 ? 1 : 0 } }
         let lookup = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6
         let toUpdate = nodeStore.list().map { NodeToUpdate(name: $0.name, predictedLoad: Double($0.name.count)) }
         t = DispatchTime.now().uptimeNanoseconds

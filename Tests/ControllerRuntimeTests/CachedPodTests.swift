@@ -42,6 +42,33 @@ import KubernetesCore
         #expect(store.count == 0)
     }
 
+    /// The in-place visit (read through the slot's address) sees exactly what the copying visit
+    /// sees, field for field, across deletions (empty slots) and reused slots.
+    @Test func inPlaceVisitsMatchCopies() throws {
+        let store = Store<CachedPod>(indexers: CachedPod.indexers)
+        func pod(_ i: Int, node: String) -> CachedPod {
+            var m = ObjectMeta(name: "p\(i)", namespace: "ns", labels: ["i": "\(i)"])
+            m.uid = UUID().uuidString.lowercased()
+            m.ownerReferences = [OwnerReference(apiVersion: "apps/v1", kind: "ReplicaSet", name: "rs-\(i % 3)", uid: UUID().uuidString.lowercased(), controller: true)]
+            var spec = PodSpec()
+            spec.nodeName = node
+            spec.containers = [.init(name: "c", resources: .init(requests: ["cpu": "\(i + 1)m"]))]
+            return CachedPod(Pod(metadata: m, spec: spec, status: PodStatus()))
+        }
+        _ = store.apply(.restarted((0..<40).map { pod($0, node: "n\($0 % 4)") }))
+        for i in stride(from: 0, to: 40, by: 3) { _ = store.apply(.deleted(pod(i, node: "n\(i % 4)"))) }
+        for i in 40..<46 { _ = store.apply(.applied(pod(i, node: "n\(i % 4)"))) }  // reuse the freed slots
+        for node in ["n0", "n1", "n2", "n3", "none"] {
+            var copied: [String] = [], inPlace: [String] = []
+            store.forEach(inIndex: PodIndex.node, node) { copied.append("\($0.name) \($0.cpuMillis) \($0.ownerName ?? "") \($0.labels)") }
+            store.forEachInPlace(inIndex: PodIndex.node, node) { p in
+                inPlace.append("\(p.pointee.name) \(p.pointee.cpuMillis) \(p.pointee.ownerName ?? "") \(p.pointee.labels)")
+            }
+            #expect(copied.sorted() == inPlace.sorted(), "\(node)")
+            #expect(node == "none" ? copied.isEmpty : copied.count >= 6, "\(node): \(copied.count)")
+        }
+    }
+
     @Test func quantities() {
         #expect(Quantity.millis("250m") == 250)
         #expect(Quantity.millis("2") == 2000)
