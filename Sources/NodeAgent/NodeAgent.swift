@@ -69,6 +69,10 @@ public struct NodeAgentConfiguration: Sendable {
     public var nodeName: String
     /// The host command: the distribution's upgrade, then a reboot (run with `/bin/sh -c`).
     public var command: String
+    /// Run first, with `/bin/sh -c`: the update goes ahead only when it exits 0 (for example, that
+    /// kubelet holds its shutdown inhibitor lock, so the reboot gives pods their graceful
+    /// shutdown). Nil: no check.
+    public var precheck: String?
     public var commandTimeout: TimeInterval = 3600
     public var rebootTimeout: TimeInterval = 900
     /// Where the kernel says which boot this is.
@@ -168,14 +172,37 @@ public actor NodeAgent {
     /// reboot to be seen, failure is reported with the end of the command's error output.
     func runCommand() async {
         let configuration = self.configuration
-        let result: Result<ChildProcessResult, Error> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: Result {
-                    try runChildProcess(executable: "/bin/sh", arguments: ["-c", configuration.command],
-                                        environment: ProcessInfo.processInfo.environment, timeout: configuration.commandTimeout)
-                })
+        func shell(_ command: String) async -> Result<ChildProcessResult, Error> {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(returning: Result {
+                        try runChildProcess(executable: "/bin/sh", arguments: ["-c", command],
+                                            environment: ProcessInfo.processInfo.environment, timeout: configuration.commandTimeout)
+                    })
+                }
             }
         }
+        func errorTail(_ r: ChildProcessResult) -> String {
+            let tail = String(decoding: r.errorOutput.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return tail.isEmpty ? "" : ": \(tail)"
+        }
+        if let precheck = configuration.precheck {
+            // Nothing is changed on the host unless the check passes.
+            let checked = await shell(precheck)
+            var refusal: String?
+            switch checked {
+            case .success(let r) where r.status == 0 && !r.timedOut: refusal = nil
+            case .success(let r): refusal = (r.timedOut ? "the precheck timed out" : "the precheck exited with status \(r.status)") + errorTail(r)
+            case .failure(let error): refusal = "the precheck could not run: \(error)"
+            }
+            if let refusal {
+                commandRunning = false
+                try? await say(UpdateHandshake.failed, message: refusal + "; the update command was not run")
+                try? writeState(nil)
+                return
+            }
+        }
+        let result = await shell(configuration.command)
         commandRunning = false
         do {
             let r = try result.get()
@@ -184,9 +211,8 @@ public actor NodeAgent {
                 logger.info("\(configuration.nodeName): the update command succeeded; waiting for the reboot")
                 return
             }
-            let tail = String(decoding: r.errorOutput.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             let why = r.timedOut ? "the update command ran longer than \(Int(configuration.commandTimeout)) s" : "the update command exited with status \(r.status)"
-            try await say(UpdateHandshake.failed, message: why + (tail.isEmpty ? "" : ": \(tail)"))
+            try await say(UpdateHandshake.failed, message: why + errorTail(r))
         } catch {
             try? await say(UpdateHandshake.failed, message: "the update command could not run: \(error)")
         }

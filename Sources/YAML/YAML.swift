@@ -50,6 +50,12 @@ public indirect enum YAMLNode: Sendable, Equatable {
         return pairs.first(where: { $0.key.string == key })?.value
     }
 
+    /// The item at `index` of a sequence, or nil.
+    public subscript(index: Int) -> YAMLNode? {
+        guard case .sequence(let items, _) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+
     /// A short word for the node's kind, for error messages.
     public var kindName: String {
         switch self {

@@ -18,6 +18,9 @@ struct NodeAgentCommand: AsyncParsableCommand {
 
     @Option(help: "The node to serve (default: NODE_NAME).") var node: String?
     @Option(help: "The update command, run with /bin/sh -c: the distribution's upgrade, then a reboot.") var command: String
+    @Option(help: """
+        A check run with /bin/sh -c before the update; the update goes ahead only when it exits 0,         otherwise the node is reported failed with its output (for example, that kubelet holds its         shutdown inhibitor lock).
+        """) var precheck: String?
     @Option(help: "Longest the command may run, in seconds.") var commandTimeout: Double = 3600
     @Option(help: "Longest to wait for the reboot after the command succeeded, in seconds.") var rebootTimeout: Double = 900
     @Option(help: "Where the kernel reports the boot ID.") var bootIdFile = "/proc/sys/kernel/random/boot_id"
@@ -29,6 +32,7 @@ struct NodeAgentCommand: AsyncParsableCommand {
         try CommandLogging.validate(logLevel)
         if (node ?? ProcessInfo.processInfo.environment["NODE_NAME"] ?? "").isEmpty { throw ValidationError("--node or NODE_NAME is required") }
         if command.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--command must not be empty") }
+        if let precheck, precheck.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--precheck must not be empty when given") }
         if commandTimeout <= 0 || rebootTimeout <= 0 { throw ValidationError("--command-timeout and --reboot-timeout must be positive") }
     }
 
@@ -39,6 +43,7 @@ struct NodeAgentCommand: AsyncParsableCommand {
             throw ValidationError("cannot load a connection: \(error)")
         }
         var configuration = NodeAgentConfiguration(nodeName: node ?? ProcessInfo.processInfo.environment["NODE_NAME"]!, command: command)
+        configuration.precheck = precheck
         configuration.commandTimeout = commandTimeout
         configuration.rebootTimeout = rebootTimeout
         configuration.bootIDFile = bootIdFile

@@ -49,9 +49,10 @@ import UpdatePlanning
         }
     }
 
-    func agent(_ node: FakeNode, command: String, dir: String) throws -> (NodeAgent, FakeHTTPServer) {
+    func agent(_ node: FakeNode, command: String, precheck: String? = nil, dir: String) throws -> (NodeAgent, FakeHTTPServer) {
         let server = try FakeHTTPServer { node.answer($0, $1, $2) }
         var configuration = NodeAgentConfiguration(nodeName: "n1", command: command)
+        configuration.precheck = precheck
         configuration.bootIDFile = dir + "/boot_id"
         configuration.stateDirectory = dir + "/state"
         configuration.rebootTimeout = 60
@@ -97,6 +98,35 @@ import UpdatePlanning
         let message = node.current[UpdateHandshake.message] ?? ""
         #expect(message.contains("status 100") && message.contains("Unable to locate package"), "\(message)")
         #expect(try await agent.step() == .nothing, "it does not start again until asked again")
+    }
+
+    /// A failing precheck (kubelet holds no shutdown inhibitor, say) fails the node with the
+    /// check's output, and the update command never runs; a passing one lets it run.
+    @Test func aFailingPrecheckStopsTheUpdateBeforeItChangesAnything() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let node = FakeNode([UpdateHandshake.state: "requested", UpdateHandshake.window: "w"])
+        let (agent, server) = try agent(node, command: "touch \(dir)/updated; echo b1 > \(dir)/boot_id",
+                                        precheck: "echo 'no delay inhibitor held by kubelet' >&2; exit 1", dir: dir)
+        defer { server.stop() }
+        _ = try await agent.step()
+        for _ in 0..<100 where node.current[UpdateHandshake.state] != "failed" { try await Task.sleep(for: .milliseconds(50)) }
+        let message = node.current[UpdateHandshake.message] ?? ""
+        #expect(node.current[UpdateHandshake.state] == "failed")
+        #expect(message.contains("precheck exited with status 1") && message.contains("no delay inhibitor") && message.contains("not run"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/updated"), "the update command did not run")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/state.json"))
+
+        let passing = FakeNode([UpdateHandshake.state: "requested", UpdateHandshake.window: "w"])
+        let (second, server2) = try agent(passing, command: "touch \(dir)/updated; echo b1 > \(dir)/boot_id", precheck: "true", dir: dir)
+        defer { server2.stop() }
+        var action = try await second.step()
+        for _ in 0..<100 where action != .reportDone {
+            try await Task.sleep(for: .milliseconds(50))
+            action = try await second.step()
+        }
+        #expect(passing.current[UpdateHandshake.state] == "done")
+        #expect(FileManager.default.fileExists(atPath: dir + "/updated"))
     }
 
     @Test func anAgentRestartedAfterTheCommandStillSeesTheReboot() async throws {
