@@ -106,10 +106,10 @@ import UpdatePlanning
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let node = FakeNode([UpdateHandshake.state: "requested", UpdateHandshake.window: "w"])
-        let (agent, server) = try agent(node, command: "touch \(dir)/updated; echo b1 > \(dir)/boot_id",
-                                        precheck: "echo 'no delay inhibitor held by kubelet' >&2; exit 1", dir: dir)
+        let (refusing, server) = try agent(node, command: "touch \(dir)/updated; echo b1 > \(dir)/boot_id",
+                                           precheck: "echo 'no delay inhibitor held by kubelet' >&2; exit 1", dir: dir)
         defer { server.stop() }
-        _ = try await agent.step()
+        _ = try await refusing.step()
         for _ in 0..<100 where node.current[UpdateHandshake.state] != "failed" { try await Task.sleep(for: .milliseconds(50)) }
         let message = node.current[UpdateHandshake.message] ?? ""
         #expect(node.current[UpdateHandshake.state] == "failed")
