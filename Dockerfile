@@ -28,7 +28,7 @@ RUN set -e; root=/out/rootfs; \
     for lib in $(ldd /out/foresight | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do \
       cp --parents -L "$lib" "$root/"; \
     done; \
-    cp -a --parents /usr/share/zoneinfo "$root/"; \
+    mkdir -p "$root/usr/share"; cp -a /usr/share/zoneinfo "$root/usr/share/"; \
     mkdir -p "$root/etc" "$root/tmp"; chmod 1777 "$root/tmp"; \
     printf 'root:x:0:0::/root:/nonexistent\nnonroot:x:65532:65532::/nonexistent:/nonexistent\n' > "$root/etc/passwd"; \
     printf 'root:x:0:\nnonroot:x:65532:\n' > "$root/etc/group"; \

@@ -58,8 +58,8 @@ events_logger = "file"
 CONF
 export CONTAINERS_CONF="$CACHE/containers.conf"
 # Explicit limits below the machine's hard limits (podman's defaults ask for more than it allows).
-nofile=$(( $(ulimit -Hn) < 65536 ? $(ulimit -Hn) : 65536 ))
-nproc=$(( $(ulimit -Hu) < 8192 ? $(ulimit -Hu) : 8192 ))
+nofile=$(( $(ulimit -Hn) / 2 < 65536 ? $(ulimit -Hn) / 2 : 65536 ))
+nproc=$(( $(ulimit -Hu) / 2 < 8192 ? $(ulimit -Hu) / 2 : 8192 ))
 LIMITS=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 # --- the bases ---
