@@ -38,7 +38,7 @@ RUN set -e; root=/out/rootfs; \
 FROM ${RUNTIME_IMAGE} AS node-agent
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcurl4 libyaml-0-2 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/foresight /usr/local/bin/foresight
 ENTRYPOINT ["/usr/local/bin/foresight"]
 CMD ["node-agent", "--help"]

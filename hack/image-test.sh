@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE="${FORESIGHT_CACHE:-$HOME/.cache/foresight}/image"
-RUNTIME_BASE=localhost/foresight-base/debian:bookworm
+RUNTIME_BASE=localhost/foresight-base/debian:bookworm-minbase-slim
 BUILD_BASE=localhost/foresight-base/swift:6.3.1-bookworm
 CONTROLLER_IMAGE=localhost/foresight:test
 AGENT_IMAGE=localhost/foresight-node-agent:test
@@ -69,7 +69,10 @@ make_runtime_base() {
     debootstrap --variant=minbase bookworm "$CACHE/rootfs-runtime" http://deb.debian.org/debian > "$CACHE/debootstrap.log" 2>&1 \
       || fail "debootstrap (log: $CACHE/debootstrap.log)"
   fi
-  tar -C "$CACHE/rootfs-runtime" -c . | podman import - "$RUNTIME_BASE" > /dev/null
+  # As Debian's -slim images: no package archives or lists, documentation, manuals or translations.
+  tar -C "$CACHE/rootfs-runtime" --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/cache/apt/*.bin' \
+    --exclude='./var/lib/apt/lists/*_*' --exclude='./usr/share/doc/*' --exclude='./usr/share/man/*' \
+    --exclude='./usr/share/locale/*' --exclude='./usr/share/info/*' -c . | podman import - "$RUNTIME_BASE" > /dev/null
 }
 make_build_base() {
   podman build --network host --volume /opt/swift:/mnt/swift:ro --build-arg "RUNTIME_IMAGE=$RUNTIME_BASE" \
@@ -142,7 +145,10 @@ dep() { kubectl -n foresight-system get deploy/foresight-controller -o jsonpath=
 [ "$(dep '{.spec.template.spec.containers[0].securityContext.capabilities.drop[0]}')" = "ALL" ] || fail "capabilities.drop"
 [ "$(dep '{.spec.template.spec.containers[0].readinessProbe.httpGet.path}')" = "/readyz" ] || fail "readinessProbe"
 [ "$(dep '{.spec.template.spec.containers[0].livenessProbe.httpGet.path}')" = "/healthz" ] || fail "livenessProbe"
-metrics_port=$(dep '{.spec.template.spec.containers[0].ports[0].containerPort}')
+# The containers run under the manifests' memory limits (Mi → podman's m).
+memory_limit=$(dep '{.spec.template.spec.containers[0].resources.limits.memory}')
+agent_memory_limit=$(kubectl -n foresight-system get ds/foresight-node-agent -o jsonpath='{.spec.template.spec.containers[0].resources.limits.memory}')
+[[ "$memory_limit" =~ ^[0-9]+Mi$ && "$agent_memory_limit" =~ ^[0-9]+Mi$ ]] || fail "memory limits not in Mi: $memory_limit, $agent_memory_limit"
 
 # --- the service accounts' credentials, laid out as a kubelet mounts them ---
 serviceaccount_dir() {  # name kubeconfig
@@ -162,7 +168,7 @@ AGENT_SA=$(serviceaccount_dir agent "$dir/agent.kubeconfig")
 run_controller() {  # name port
   CONTAINERS+=("$1")
   podman run -d --name "$1" --network host "${LIMITS[@]}" \
-    --read-only --security-opt no-new-privileges --cap-drop all --user "$image_user" \
+    --read-only --security-opt no-new-privileges --cap-drop all --user "$image_user" --memory "${memory_limit%Mi}m" \
     -v "$CONTROLLER_SA:/var/run/secrets/kubernetes.io/serviceaccount:ro" \
     -e KUBERNETES_SERVICE_HOST="$api_host" -e KUBERNETES_SERVICE_PORT="$api_port" \
     -e POD_NAME="$1" -e POD_NAMESPACE=foresight-system \
@@ -209,6 +215,8 @@ wait_until 60 "container b answers /readyz" curl -fs "http://127.0.0.1:$port_b/r
 kubectl patch zoneplan shop --type merge -p '{"spec":{"forecast":{"quantile":0.8}}}' > /dev/null
 wait_until 60 "the ZonePlan's change is reconciled by container b" observed
 [ "$(podman inspect --format '{{.State.ExitCode}}' foresight-a)" = 0 ] || fail "container a did not exit 0 on SIGTERM"
+CONTROLLER_MEMORY=$(podman stats --no-stream --format '{{.MemUsage}}' foresight-b)
+TIMINGS+=("memory of the leading controller container (podman stats, limit ${memory_limit}): $CONTROLLER_MEMORY")
 
 # --- the node agent, for one simulated node whose "reboot" is the faked host command ---
 node=image-agent-0
@@ -222,7 +230,9 @@ SIM_PID=$!
 wait_until 60 "the simulated node is Ready" sh -c "kubectl get node $node -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
 before=$(kubectl get node "$node" -o jsonpath='{.status.nodeInfo.bootID}')
 CONTAINERS+=(foresight-agent)
-podman run -d --name foresight-agent --network host "${LIMITS[@]}" \
+# As the DaemonSet runs it (read-only root, its memory limit), less the privileges the faked
+# command does not need.
+podman run -d --name foresight-agent --network host "${LIMITS[@]}" --read-only --memory "${agent_memory_limit%Mi}m" \
   -v "$AGENT_SA:/var/run/secrets/kubernetes.io/serviceaccount:ro" -v "$dir/agent-host:/host" -v "$dir/agent-state:/var/lib/foresight-agent" \
   -e KUBERNETES_SERVICE_HOST="$api_host" -e KUBERNETES_SERVICE_PORT="$api_port" -e NODE_NAME="$node" \
   "$AGENT_IMAGE" node-agent --state-dir=/var/lib/foresight-agent --boot-id-file=/host/boot_id \
@@ -234,7 +244,7 @@ apiVersion: foresight.dev/v1alpha1
 kind: UpdateWindow
 metadata: {name: image-agent}
 spec:
-  nodes: [$node]
+  nodeSelector: {matchLabels: {pool: agent}}
   schedule: {start: "$(date -u +%Y-%m-%dT%H:%M:%SZ)", duration: 1h}
   preScale: false
   update: {nodeTimeout: 3m}
