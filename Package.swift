@@ -64,11 +64,13 @@ let package = Package(
 
         // The custom resources: types and the checks a schema cannot express (pure).
         .target(name: "ForesightAPI", dependencies: ["KubernetesCore", "Forecasting"]),
+        // `foresight simulate`: a scenario replayed in virtual time under Foresight's planners and the usual alternatives.
+        .target(name: "Simulation", dependencies: ["Forecasting", "CapacityPlanning", "UpdatePlanning", "ForesightAPI", "Reconcilers", "YAML"]),
         .target(name: "Reconcilers", dependencies: [
             "ForesightAPI", "CapacityPlanning", "UpdatePlanning", "ForecastSources", "KubernetesClient", "ControllerRuntime", "Forecasting", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "foresight", dependencies: [
-            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers", "UpdatePlanning", "NodeAgent",
+            "KubernetesClient", "ControllerRuntime", "Forecasting", "ForecastSources", "Reconcilers", "UpdatePlanning", "NodeAgent", "Simulation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

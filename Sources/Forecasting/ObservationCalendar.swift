@@ -53,7 +53,10 @@ public struct ObservationCalendar: Sendable, Equatable {
             for t in times { seen.insert(Int(((t % 86400) + 86400) % 86400 / step)) }
             if seen.count < slots.count * 9 / 10 { slots = seen.sorted() }
         }
-        if step <= 86400 && span >= 14 * 86400 {
+        // Two weeks of history show every weekday twice; a 14-day history of business hours
+        // begins at its first opening and ends at its last closing, so its span is a little
+        // under 14 days: 13 days (every weekday seen, most twice) is the bound.
+        if step <= 86400 && span >= 13 * 86400 {
             var seen = Set<Int>()
             for t in times { seen.insert(TimestampParser.weekday(t)) }
             if seen.count < 7 { weekdays = seen.sorted() }

@@ -15,6 +15,14 @@ public struct ZoneOutlook: Sendable, Equatable {
     /// The engine's own backtest of this fit: MASE, MAPE, coverage of its 90 % interval.
     public var accuracy: Forecast.Accuracy
     public var fittedAt: Date
+    public init(peakQuantile: Double, peakMean: Double, peakAt: Date, model: String, accuracy: Forecast.Accuracy, fittedAt: Date) {
+        self.peakQuantile = peakQuantile
+        self.peakMean = peakMean
+        self.peakAt = peakAt
+        self.model = model
+        self.accuracy = accuracy
+        self.fittedAt = fittedAt
+    }
 }
 
 /// One Deployment of a zone, as the planner sees it.
@@ -43,6 +51,16 @@ public struct ZoneWorkload: Sendable, Equatable {
     }
 
     public var key: String { "\(namespace)/\(name)" }
+
+    public init(namespace: String, name: String, replicas: Int, surge: Int = 0, perPod: Resources, priorityClassName: String? = nil, hpa: HPA? = nil) {
+        self.namespace = namespace
+        self.name = name
+        self.replicas = replicas
+        self.surge = surge
+        self.perPod = perPod
+        self.priorityClassName = priorityClassName
+        self.hpa = hpa
+    }
 }
 
 /// Everything the planner needs about one zone this reconcile.
@@ -56,6 +74,14 @@ public struct ZoneSnapshot: Sendable, Equatable {
     public var workloads: [ZoneWorkload]
     /// Problems that forbid scaling this zone (a Deployment claimed by two zones, ...).
     public var blockers: [String]
+    public init(name: String, outlook: ZoneOutlook?, observedLoad: Double?, forecastProblem: String?, workloads: [ZoneWorkload], blockers: [String] = []) {
+        self.name = name
+        self.outlook = outlook
+        self.observedLoad = observedLoad
+        self.forecastProblem = forecastProblem
+        self.workloads = workloads
+        self.blockers = blockers
+    }
 }
 
 /// The node pool the zones share (the plan's first pool).
@@ -66,6 +92,13 @@ public struct PoolSnapshot: Sendable, Equatable {
     public var perNode: Resources?
     public var minNodes: Int
     public var maxNodes: Int
+    public init(name: String, currentNodes: Int, perNode: Resources?, minNodes: Int, maxNodes: Int) {
+        self.name = name
+        self.currentNodes = currentNodes
+        self.perNode = perNode
+        self.minNodes = minNodes
+        self.maxNodes = maxNodes
+    }
 }
 
 /// What the planner remembers between reconciles (kept in the plan's status, so a restarted
@@ -140,6 +173,7 @@ public struct ZonePlanPlanner: Sendable {
         let t = now.timeIntervalSince1970
         var decisions: [ZoneDecision] = []
         var demands: [ZoneDemand] = []
+        var surges: [String: Int] = [:]
         for zone in zones {
             let name = zone.name ?? ""
             let snap = snapshots.first { $0.name == name } ?? ZoneSnapshot(name: name, outlook: nil, observedLoad: nil, forecastProblem: "no snapshot", workloads: [], blockers: [])
@@ -165,8 +199,17 @@ public struct ZonePlanPlanner: Sendable {
                                           grantRatio: 1, memory: mem, replicas: [:], degraded: degraded, blocked: blocked))
             // Pods of a zone are as large as its largest Deployment's (a safe bound for packing).
             let perReplica = snap.workloads.map(\.perPod).max { ($0.cpuMillis, $0.memoryBytes) < ($1.cpuMillis, $1.memoryBytes) } ?? .zero
-            demands.append(ZoneDemand(name: name, priority: zone.priority ?? 0, required: stabilised.replicas,
-                                      minimum: min(zone.minReplicas ?? 1, stabilised.replicas), maximum: zone.maxReplicas ?? Int.max, perReplica: perReplica))
+            // An UpdateWindow's surge needs room too (its pods run on top of the plan's): the pool
+            // is sized for it while it lasts, and the zone's own replicas are granted after it.
+            let surge = snap.workloads.reduce(0) { $0 + max(0, $1.surge) }
+            let maximum = zone.maxReplicas ?? Int.max
+            // A zone's minimum is what serves its load now: when the pool is short, every zone
+            // keeps that before any zone gets room for a predicted peak (priority decides the rest).
+            let now = max(zone.minReplicas ?? 1, requirement.observedReplicas ?? 0)
+            demands.append(ZoneDemand(name: name, priority: zone.priority ?? 0, required: stabilised.replicas + surge,
+                                      minimum: min(now, stabilised.replicas) + surge,
+                                      maximum: maximum == Int.max ? maximum : maximum + surge, perReplica: perReplica))
+            surges[name] = surge
         }
         var result = ZonePlanDecision(zones: decisions, partition: nil, pool: pool, desiredNodes: nil)
         if let pool, let perNode = pool.perNode {
@@ -177,8 +220,9 @@ public struct ZonePlanPlanner: Sendable {
             result.desiredNodes = p.desiredNodes
             for i in result.zones.indices {
                 if let g = p.grant(result.zones[i].name) {
-                    result.zones[i].allocated = g.allocated
-                    result.zones[i].grantRatio = g.grantRatio
+                    let surge = surges[result.zones[i].name] ?? 0
+                    result.zones[i].allocated = max(0, g.allocated - surge)
+                    result.zones[i].grantRatio = surge > 0 && g.required > 0 ? Double(result.zones[i].allocated) / Double(max(1, g.required - surge)) : g.grantRatio
                 }
             }
         }

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Forecasting
+import Foundation
+import Simulation
+
+/// `foresight simulate [SCENARIO.yaml]`: replays recorded load through Foresight's planners and the
+/// usual alternatives, side by side, in virtual time; no cluster needed.
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Replay a scenario's load under Foresight and the usual alternatives, side by side.",
+        discussion: """
+        Without a scenario, replays the embedded default: four weeks of the embedded electricity-demand \
+        trace on a pool of 2-CPU nodes with a weekly daytime update window. The scenario format is in \
+        the README.
+        """)
+
+    @Argument(help: "The scenario (YAML). Default: the embedded scenario.") var scenario: String?
+    @Option(help: "Output format: table or json.") var format: SimulateFormat = .table
+    @Option(help: "Only these policies (foresight, reactive, predictive-aws, kured, static); repeat for several.") var policy: [String] = []
+    @Option(help: "Write a picture of the replay to this SVG file.") var svg: String?
+
+    enum SimulateFormat: String, ExpressibleByArgument { case table, json }
+
+    func validate() throws {
+        for p in policy where Policy(rawValue: p) == nil {
+            throw ValidationError("--policy \(p): unknown (known: \(Policy.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    func run() throws {
+        let loaded: Scenario
+        do {
+            if let path = scenario {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the scenario \(path)") }
+                loaded = try Scenario(yaml: text, source: path, directory: (path as NSString).deletingLastPathComponent)
+            } else {
+                let trace = try CSVSeriesReader.read(EmbeddedTrace.csv, source: "embedded taylor trace")
+                loaded = try Scenario(yaml: Self.defaultScenario, source: "the embedded scenario", directory: ".", traces: ["embedded:taylor": trace])
+            }
+        } catch let e as ScenarioError {
+            throw ValidationError(e.description)
+        }
+        let policies = policy.isEmpty ? Policy.allCases : policy.compactMap(Policy.init(rawValue:))
+        let started = Date()
+        let replay = Replay(scenario: loaded)
+        let runs = policies.map { replay.run($0) }
+        let seconds = Date().timeIntervalSince(started)
+        if let svg {
+            let picture = SimulationPicture.svg(scenario: loaded, runs: zip(policies, runs).map { ($0.rawValue, $1) })
+            // Written whole to a temporary file and renamed: never a half-written picture.
+            let tmp = svg + ".tmp"
+            do {
+                try picture.write(toFile: tmp, atomically: false, encoding: .utf8)
+                guard rename(tmp, svg) == 0 else { throw ValidationError("cannot write \(svg): \(String(cString: strerror(errno)))") }
+            } catch let e as ValidationError { throw e } catch {
+                try? FileManager.default.removeItem(atPath: tmp)
+                throw ValidationError("cannot write \(svg): \(error)")
+            }
+        }
+        let hours = Double(loaded.end - loaded.start) / 3600
+        switch format {
+        case .json:
+            struct Output: Encodable {
+                var scenario: String
+                var from: String
+                var to: String
+                var replayHours: Double
+                var replaySeconds: Double
+                var policies: [PolicyFigures]
+            }
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let out = Output(scenario: loaded.name, from: TimestampParser.format(loaded.start), to: TimestampParser.format(loaded.end),
+                             replayHours: hours, replaySeconds: (seconds * 100).rounded() / 100, policies: runs.map(\.figures))
+            print(String(decoding: try e.encode(out), as: UTF8.self))
+        case .table:
+            print("scenario \(loaded.name): \(TimestampParser.format(loaded.start)) to \(TimestampParser.format(loaded.end)) (\(String(format: "%.0f", hours)) h), \(loaded.zones.count) zone(s), replayed in \(String(format: "%.2f", seconds)) s")
+            print(Self.table(runs.map(\.figures)))
+        }
+    }
+
+    static func table(_ figures: [PolicyFigures]) -> String {
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.3f %%", $0 * 100) } ?? "—" }
+        func num(_ v: Double?, _ f: String = "%.1f") -> String { v.map { String(format: f, $0) } ?? "—" }
+        let header = ["policy", "unserved", "min. unserved", "unserved in windows", "node-hours", "replica-hours", "max dip in windows",
+                      "update makespan h", "nodes not updated", "evictions/pod"]
+        let rows = figures.map { f in
+            [f.name, pct(f.unservedShare), num(f.unservedMinutes, "%.0f"), pct(f.windowUnservedShare), num(f.nodeHours), num(f.replicaHours),
+             pct(f.maxWindowCapacityDip), num(f.updateMakespanHours), f.nodesNotUpdated.map(String.init) ?? "—", num(f.evictionsPerPod, "%.2f")]
+        }
+        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0) : String(repeating: " ", count: widths[i] - c.count) + c }
+                .joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// The embedded default: the embedded electricity-demand trace as one service's load, four
+    /// weeks after two weeks of history, with a weekly update window at midday.
+    static let defaultScenario = """
+    name: electricity-demand-weekly-update
+    nodePool: {initialNodes: 8, minNodes: 3, maxNodes: 24, cpuPerNode: "2", provisioningDelay: 5m}
+    zones:
+    - name: grid-api
+      priority: 100
+      trace: embedded:taylor
+      perReplica: 1000
+      cpuPerReplica: 500m
+      podStartDelay: 1m
+      minReplicas: 4
+      maxReplicas: 80
+      targetUtilization: 0.8
+      buffer: 10%
+      quantile: 0.9
+    updateWindow: {cron: "0 10 * * 2", timeZone: UTC, duration: 6h, maxUnavailable: 1, updateTime: 20m}
+    start: "2000-06-19 00:00:00"
+    days: 28
+    seasons: [1d, 7d]
+    history: 14d
+    """
+}
