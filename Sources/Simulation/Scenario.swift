@@ -168,7 +168,7 @@ extension Scenario {
         } else {
             start = (traceStart + history + 86399) / 86400 * 86400
         }
-        guard start - history >= traceStart - 86400 else {
+        guard start - history >= traceStart else {
             throw r.fail(root["start"] ?? root, "the replay starts \(TimestampParser.format(start)), but the traces begin \(TimestampParser.format(traceStart)): \(DurationParser.format(history)) of history is needed before it")
         }
         if let d = root["days"] {

@@ -81,7 +81,10 @@ struct SimulateCommand: ParsableCommand {
     }
 
     static func table(_ figures: [PolicyFigures]) -> String {
-        func pct(_ v: Double?) -> String { v.map { String(format: "%.3f %%", $0 * 100) } ?? "—" }
+        func pct(_ v: Double?) -> String {
+            guard let v else { return "—" }
+            return v > 0 && v < 0.000_01 ? "<0.001 %" : String(format: "%.3f %%", v * 100)
+        }
         func num(_ v: Double?, _ f: String = "%.1f") -> String { v.map { String(format: f, $0) } ?? "—" }
         let header = ["policy", "unserved", "min. unserved", "unserved in windows", "node-hours", "replica-hours", "max dip in windows",
                       "update makespan h", "nodes not updated", "evictions/pod"]

@@ -1,0 +1,159 @@
+import Forecasting
+import Foundation
+@testable import Simulation
+import Testing
+
+/// A scenario of one zone over a flat or stepped trace, written inline (traces supplied in memory).
+func scenario(_ yaml: String, trace: TimeSeries) throws -> Scenario {
+    try Scenario(yaml: yaml, source: "test", directory: "/nonexistent", traces: ["t": trace])
+}
+
+/// `days` of one-minute rows from 2026-01-05 (a Monday) 00:00, value `f(minute)`.
+func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
+    let t0 = TimestampParser.parse("2026-01-05 00:00:00")!
+    return TimeSeries(times: (0..<(days * 1440)).map { t0 + Int64($0) * 60 }, values: (0..<(days * 1440)).map(f))
+}
+
+@Suite struct VirtualClusterTests {
+    /// One node of 1 CPU, pods of 500m: two fit, the third waits; Ready after the start delay.
+    @Test func podsArePlacedWhereTheyFitAndReadyAfterTheirDelay() {
+        var c = VirtualCluster(cpuPerReplica: [500], podStartDelay: [60], nodes: 1, cpuPerNode: 1000)
+        c.reconcile(desired: [3], now: 0)
+        #expect(c.schedule(now: 0) == 1, "the third does not fit")
+        #expect(c.census(at: 59).ready == [0] && c.census(at: 60).ready == [2])
+        c.addNode(cpuMillis: 1000, now: 0, delay: 300)
+        #expect(c.schedule(now: 299) == 1, "the new node is not Ready before its provisioning delay")
+        #expect(c.schedule(now: 300) == 0)
+        #expect(c.census(at: 360).ready == [3])
+        c.account(dt: 60, now: 360)
+        #expect(c.nodeSeconds == 120 && c.replicaSeconds == 180, "two nodes and three pods for a minute")
+    }
+
+    /// Scaling down removes pending pods first, then the newest.
+    @Test func aScaleDownRemovesPendingPodsFirst() {
+        var c = VirtualCluster(cpuPerReplica: [500], podStartDelay: [0], nodes: 1, cpuPerNode: 1000)
+        c.reconcile(desired: [3], now: 0)
+        c.schedule(now: 0)
+        c.reconcile(desired: [2], now: 10)
+        #expect(c.pods.values.allSatisfy { $0.node != nil }, "the pending pod went first")
+        #expect(c.census(at: 10).regular == [2])
+    }
+
+    /// An eviction counts against the pod; its replacement is a new pod, placed elsewhere.
+    @Test func anEvictedPodIsReplacedAndCounted() {
+        var c = VirtualCluster(cpuPerReplica: [500], podStartDelay: [30], nodes: 2, cpuPerNode: 1000)
+        c.reconcile(desired: [2], now: 0)
+        c.schedule(now: 0)
+        let node = c.pods.values.first!.node!
+        c.setCordoned(node, true)
+        for p in c.podIDs(on: node) { c.evict(p) }
+        c.reconcile(desired: [2], now: 100)
+        c.schedule(now: 100)
+        #expect(c.podIDs(on: node).isEmpty)
+        #expect(c.census(at: 100).ready == [1] && c.census(at: 130).ready == [2], "the replacement is Ready 30 s later")
+        #expect(c.evictions.count == c.evictions.values.reduce(0, +), "one eviction per evicted pod")
+    }
+}
+
+@Suite struct ReplayAccountingTests {
+    /// One node, one replica, a constant load of half what it serves: nothing unserved; node and
+    /// replica hours are the replay's length (static keeps one of each).
+    @Test func aConstantLoadOnOneNode() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 1, minNodes: 1, maxNodes: 1, cpuPerNode: "1"}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, minReplicas: 1, maxReplicas: 1}]
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        """, trace: minutes(days: 3) { _ in 5 })
+        let run = Replay(scenario: s).run(.static)
+        #expect(run.figures.unservedShare == 0 && run.figures.unservedMinutes == 0)
+        #expect(abs(run.figures.nodeHours - 24) < 1e-9 && abs(run.figures.replicaHours - 24) < 1e-9)
+        #expect(run.figures.windowUnservedShare == nil && run.figures.nodesNotUpdated == nil)
+    }
+
+    /// The load steps from 5 to 35 at 12:00; one replica serves 10 and a node holds two. The
+    /// reactive policy needs new nodes (10 minutes to provision) and pods (1 minute to start):
+    /// unserved from 12:00 until they are Ready. Hand-computed bounds: at least the provisioning
+    /// delay, at most it plus the start delay and two controller steps.
+    @Test func aScaleUpDelayedByProvisioningIsUnservedMeanwhile() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 1, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 10m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 1, maxReplicas: 10, targetUtilization: 1}]
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        """, trace: minutes(days: 3) { m in m % 1440 >= 720 && m % 1440 < 1080 ? 35 : 5 })
+        let run = Replay(scenario: s).run(.reactive)
+        #expect(run.figures.unservedMinutes >= 10 && run.figures.unservedMinutes <= 14, "\(run.figures.unservedMinutes) minutes")
+        #expect(run.figures.unservedShare > 0)
+    }
+
+    /// A drain with and without surge: kured evicts first, so the node's pods are unserved until
+    /// their replacements start; Foresight's surge is Ready before the eviction, so nothing is.
+    @Test func aDrainWithSurgeKeepsCapacityAndWithoutItDips() throws {
+        let yaml = """
+        nodePool: {initialNodes: 3, minNodes: 3, maxNodes: 3, cpuPerNode: "1", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 3m, minReplicas: 4, maxReplicas: 4, targetUtilization: 1, buffer: "0"}]
+        updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        seasons: [1d]
+        """
+        let s = try scenario(yaml, trace: minutes(days: 3) { _ in 40 })
+        let kured = Replay(scenario: s).run(.kured)
+        let foresight = Replay(scenario: s).run(.foresight)
+        #expect(kured.figures.nodesNotUpdated == 0 && foresight.figures.nodesNotUpdated == 0, "every node updated")
+        #expect((kured.figures.windowUnservedShare ?? 0) > 0, "evicting first leaves the load short while replacements start")
+        #expect(kured.figures.maxWindowCapacityDip ?? 0 > 0)
+        #expect(foresight.figures.windowUnservedShare == 0, "the surge was Ready before the eviction: \(foresight.figures)")
+        #expect(foresight.figures.evictionsPerPod == 1, "no pod moved twice")
+    }
+}
+
+@Suite struct ScenarioErrorTests {
+    func problem(_ yaml: String, trace: TimeSeries = minutes(days: 3) { _ in 1 }) -> String {
+        do { _ = try scenario(yaml, trace: trace); return "" } catch { return "\(error)" }
+    }
+
+    let base = """
+    nodePool: {maxNodes: 3, cpuPerNode: "1"}
+    zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m}]
+    history: 1d
+    """
+
+    @Test func badScenariosNameTheField() throws {
+        #expect(problem(base.replacingOccurrences(of: "trace: t", with: "trace: missing.csv")).contains("zones[0].trace: no file"))
+        #expect(problem(base.replacingOccurrences(of: "500m", with: "2")).contains("zones[0].cpuPerReplica"), "a replica larger than a node")
+        #expect(problem(base + "\nupdateWindow: {start: \"2030-01-01 00:00:00\", duration: 1h}").contains("updateWindow never opens"))
+        #expect(problem(base + "\nseasons: [1d, 150s]").contains("does not divide the season"))
+        #expect(problem(base.replacingOccurrences(of: "perReplica: 10", with: "perReplica: ten")).contains("zones[0].perReplica must be a number"))
+        #expect(problem(base + "\nsurprise: 1").contains("unknown key \"surprise\""))
+        #expect(problem(base + "\nstart: \"2026-01-05 06:00:00\"").contains("of history is needed"))
+        #expect(problem(base.replacingOccurrences(of: "nodePool: {maxNodes: 3, cpuPerNode: \"1\"}\n", with: "")).contains("nodePool is missing"))
+        #expect(problem(base + "\ndays: 30").contains("past the traces' end"))
+        // A trace file that is not a CSV of timestamp,value rows.
+        let dir = NSTemporaryDirectory() + "sim-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "timestamp,value\n2026-01-05 00:00:00,1\nnot a row\n".write(toFile: dir + "/broken.csv", atomically: true, encoding: .utf8)
+        do {
+            _ = try Scenario(yaml: base.replacingOccurrences(of: "trace: t", with: "trace: broken.csv"), source: "test", directory: dir)
+            Issue.record("a broken CSV was accepted")
+        } catch {
+            #expect("\(error)".contains("zones[0].trace") && "\(error)".contains("broken.csv"), "\(error)")
+        }
+    }
+
+    @Test func theBundledScenariosAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dir = root + "/examples/simulate"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 2)
+        for f in files {
+            let s = try Scenario(yaml: String(contentsOfFile: dir + "/" + f, encoding: .utf8), source: f, directory: dir)
+            #expect(s.update != nil && s.end - s.start >= 7 * 86400, "\(f)")
+        }
+    }
+}
