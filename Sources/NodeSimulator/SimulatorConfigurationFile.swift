@@ -34,27 +34,20 @@ extension SimulatorConfiguration {
     public init(yaml text: String, source: String) throws {
         let root: YAMLNode
         do { root = try YAMLParser.parse(text) } catch { throw SimulatorConfigurationError(problem: "\(source): \(error)") }
+        let reader = YAMLFieldReader(source: source)
         func fail(_ node: YAMLNode, _ what: String) -> SimulatorConfigurationError {
-            SimulatorConfigurationError(problem: "\(source), \(node.mark): \(what)")
+            SimulatorConfigurationError(problem: reader.fail(node, what).problem)
+        }
+        func field<T>(_ read: () throws -> T) throws -> T {
+            do { return try read() } catch let e as YAMLFieldError { throw SimulatorConfigurationError(problem: e.problem) }
         }
         guard case .mapping(let pairs, _) = root else { throw fail(root, "expected a mapping with nodeGroups, found a \(root.kindName)") }
         for (key, _) in pairs where !Self.settingKeys.contains(key.string ?? "") {
             throw fail(key, "unknown key \"\(key.string ?? "?")\" (known: \(Self.settingKeys.sorted().joined(separator: ", ")))")
         }
-        func string(_ node: YAMLNode, _ key: String) throws -> String {
-            guard let s = node.string, !node.isNull else { throw fail(node, "\(key) must be a string, found a \(node.kindName)") }
-            return s
-        }
-        func number(_ node: YAMLNode, _ key: String, in range: ClosedRange<Double>) throws -> Double {
-            guard let s = node.string, let v = Double(s), v.isFinite else { throw fail(node, "\(key) must be a number, found \"\(node.string ?? node.kindName)\"") }
-            guard range.contains(v) else { throw fail(node, "\(key) is \(s); it must be between \(range.lowerBound) and \(range.upperBound)") }
-            return v
-        }
-        func integer(_ node: YAMLNode, _ key: String, in range: ClosedRange<Int>) throws -> Int {
-            guard let s = node.string, let v = Int(s) else { throw fail(node, "\(key) must be a whole number, found \"\(node.string ?? node.kindName)\"") }
-            guard range.contains(v) else { throw fail(node, "\(key) is \(v); it must be between \(range.lowerBound) and \(range.upperBound)") }
-            return v
-        }
+        func string(_ node: YAMLNode, _ key: String) throws -> String { try field { try reader.string(node, key) } }
+        func number(_ node: YAMLNode, _ key: String, in range: ClosedRange<Double>) throws -> Double { try field { try reader.number(node, key, in: range) } }
+        func integer(_ node: YAMLNode, _ key: String, in range: ClosedRange<Int>) throws -> Int { try field { try reader.integer(node, key, in: range) } }
         func duration(_ node: YAMLNode, _ key: String) throws -> Duration {
             .milliseconds(Int((try number(node, key, in: 0...86400) * 1000).rounded()))
         }

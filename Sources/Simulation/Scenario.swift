@@ -81,9 +81,15 @@ extension Scenario {
     /// `directory`. `traces` may supply a trace by its path instead of the file system (the
     /// embedded default).
     public init(yaml text: String, source: String, directory: String, traces: [String: TimeSeries] = [:]) throws {
+        do { try self.init(reading: text, source: source, directory: directory, traces: traces) } catch let e as YAMLFieldError {
+            throw ScenarioError(problem: e.problem)
+        }
+    }
+
+    private init(reading text: String, source: String, directory: String, traces: [String: TimeSeries]) throws {
         let root: YAMLNode
         do { root = try YAMLParser.parse(text) } catch { throw ScenarioError(problem: "\(source): \(error)") }
-        let r = FieldReader(source: source)
+        let r = YAMLFieldReader(source: source)
         try r.mapping(root, "the scenario", keys: Self.topKeys)
         name = try root["name"].map { try r.string($0, "name") } ?? "scenario"
 
@@ -216,41 +222,8 @@ extension Scenario {
     }
 }
 
-/// Reads typed fields of a YAML tree; every error names the field and where it is.
-struct FieldReader {
-    var source: String
-
-    func fail(_ node: YAMLNode, _ what: String) -> ScenarioError { ScenarioError(problem: "\(source), \(node.mark): \(what)") }
-
-    func mapping(_ node: YAMLNode, _ what: String, keys: Set<String>) throws {
-        guard case .mapping(let pairs, _) = node else { throw fail(node, "\(what) must be a mapping, found a \(node.kindName)") }
-        for (key, _) in pairs where !keys.contains(key.string ?? "") {
-            throw fail(key, "unknown key \"\(key.string ?? "?")\" in \(what) (known: \(keys.sorted().joined(separator: ", ")))")
-        }
-    }
-
-    func required(_ node: YAMLNode, _ key: String, in what: String) throws -> YAMLNode {
-        guard let v = node[key], !v.isNull else { throw fail(node, "\(what).\(key) is missing") }
-        return v
-    }
-
-    func string(_ node: YAMLNode, _ key: String) throws -> String {
-        guard let s = node.string, !node.isNull else { throw fail(node, "\(key) must be a string, found a \(node.kindName)") }
-        return s
-    }
-
-    func number(_ node: YAMLNode, _ key: String, in range: ClosedRange<Double>) throws -> Double {
-        guard let s = node.string, let v = Double(s), v.isFinite else { throw fail(node, "\(key) must be a number, found \"\(node.string ?? node.kindName)\"") }
-        guard range.contains(v) else { throw fail(node, "\(key) is \(s); it must be between \(range.lowerBound) and \(range.upperBound)") }
-        return v
-    }
-
-    func integer(_ node: YAMLNode, _ key: String, in range: ClosedRange<Int>) throws -> Int {
-        guard let s = node.string, let v = Int(s) else { throw fail(node, "\(key) must be a whole number, found \"\(node.string ?? node.kindName)\"") }
-        guard range.contains(v) else { throw fail(node, "\(key) is \(v); it must be between \(range.lowerBound) and \(range.upperBound)") }
-        return v
-    }
-
+/// The scenario's own kinds of field, on top of the YAML module's reader.
+extension YAMLFieldReader {
     func duration(_ node: YAMLNode, _ key: String) throws -> Int64 {
         guard let s = node.string, let v = DurationParser.seconds(s), v > 0 else {
             throw fail(node, "\(key) must be a duration such as 90s, 5m, 2h or 7d, found \"\(node.string ?? node.kindName)\"")
