@@ -66,15 +66,29 @@ public enum SimulationPicture {
             out += "<rect x=\"\(f(lx))\" y=\"\(top + plotHeight + 28)\" width=\"12\" height=\"12\" fill=\"\(colour)\"/><text x=\"\(f(lx + 16))\" y=\"\(top + plotHeight + 38)\">\(escape(name))</text>\n"
             lx += 30 + Double(name.count) * 7
         }
-        // Node-update timelines.
+        // Node-update timelines, on their own time axis: from the first update to the last.
         var ty = top + plotHeight + 60
+        let allUpdates = updating.flatMap { $0.1.updates }
+        let u0 = (allUpdates.map(\.start).min() ?? t0) - 1800, u1 = (allUpdates.map(\.end).max() ?? t1) + 1800
+        func ux(_ t: Double) -> Double { left + (t - u0) / max(1, u1 - u0) * (width - left - right) }
+        if !allUpdates.isEmpty {
+            out += "<text x=\"\(left)\" y=\"\(f(ty - 4))\" font-size=\"10\">node updates from \(TimestampParser.format(Int64(u0))) to \(TimestampParser.format(Int64(u1))) (update windows shaded)</text>\n"
+            if let u = s.update {
+                var at = Date(timeIntervalSince1970: u0)
+                while let w = u.schedule.current(at: at) ?? u.schedule.next(after: at), w.start.timeIntervalSince1970 < u1 {
+                    let a = max(u0, w.start.timeIntervalSince1970), b = min(u1, w.end.timeIntervalSince1970)
+                    out += "<rect x=\"\(f(ux(a)))\" y=\"\(f(ty))\" width=\"\(f(max(1, ux(b) - ux(a))))\" height=\"\(f(timelineHeight))\" fill=\"#fde0a0\" opacity=\"0.4\"/>\n"
+                    at = w.end.addingTimeInterval(1)
+                }
+            }
+        }
         for (name, run) in updating {
             let nodes = Array(Set(run.updates.map(\.node))).sorted()
             out += "<text x=\"\(left)\" y=\"\(f(ty + 12))\">\(escape(name)): node updates</text>\n"
             ty += 18
             for (lane, node) in nodes.enumerated() {
                 for u in run.updates where u.node == node {
-                    out += "<rect x=\"\(f(x(u.start)))\" y=\"\(f(ty + Double(lane) * laneHeight))\" width=\"\(f(max(2, x(u.end) - x(u.start))))\" height=\"\(laneHeight - 3)\" fill=\"\(colours[name] ?? "#333")\"/>\n"
+                    out += "<rect x=\"\(f(ux(u.start)))\" y=\"\(f(ty + Double(lane) * laneHeight))\" width=\"\(f(max(2, ux(u.end) - ux(u.start))))\" height=\"\(laneHeight - 3)\" fill=\"\(colours[name] ?? "#333")\"/>\n"
                 }
             }
             ty += Double(nodes.count) * laneHeight + 12

@@ -43,6 +43,14 @@ public struct PolicyFigures: Sendable, Codable, Equatable {
     public var nodesNotUpdated: Int?
     /// Evictions over distinct pods evicted (1: no pod moved twice; nil without evictions).
     public var evictionsPerPod: Double?
+    /// The unserved figures of each zone.
+    public var zones: [ZoneFigures]
+}
+
+public struct ZoneFigures: Sendable, Codable, Equatable {
+    public var name: String
+    public var unservedShare: Double
+    public var unservedMinutes: Double
 }
 
 /// One sample of a policy's run, for the picture.
@@ -59,7 +67,7 @@ public struct PolicyRun: Sendable {
     public var timeline: [TimelineSample]
     /// (start, end) of every node update, seconds.
     public var updates: [(node: Int, start: Double, end: Double)]
-    /// Foresight's forecast of the first zone as it was made during the replay.
+    /// Foresight's forecast of the whole load (all zones) as it was made during the replay.
     public var band: ForecastBand?
 }
 
@@ -116,6 +124,7 @@ public struct Replay: Sendable {
         var rng = SeededGenerator(seed: s.seed &+ 7)
 
         var totalLoad = 0.0, unserved = 0.0, unservedMinutes = 0.0, windowLoad = 0.0, windowUnserved = 0.0, maxDip = 0.0
+        var zoneLoad = [Double](repeating: 0, count: zoneCount), zoneUnserved = zoneLoad, zoneUnservedMinutes = zoneLoad
         var sawWindow = false
         var timeline: [TimelineSample] = []
         let sampleEvery = max(1, Int((Double(s.end - s.start) / tick / 2000).rounded(.up)))
@@ -187,6 +196,9 @@ public struct Replay: Sendable {
                 capacity += cap
                 served += loads[z]
                 short += max(0, loads[z] - cap)
+                zoneLoad[z] += loads[z] * tick
+                zoneUnserved[z] += max(0, loads[z] - cap) * tick
+                if loads[z] - cap > 1e-9 { zoneUnservedMinutes[z] += tick / 60 }
             }
             totalLoad += served * tick
             unserved += short * tick
@@ -218,7 +230,9 @@ public struct Replay: Sendable {
             maxWindowCapacityDip: sawWindow ? maxDip : nil,
             updateMakespanHours: updater.firstStart.flatMap { f in updater.lastEnd.map { ($0 - f) / 3600 } },
             nodesNotUpdated: policy.updatesNodes && s.update != nil ? cluster.nodes.values.filter { !$0.updated }.count : nil,
-            evictionsPerPod: evicted.isEmpty ? nil : Double(evicted.values.reduce(0, +)) / Double(evicted.count))
+            evictionsPerPod: evicted.isEmpty ? nil : Double(evicted.values.reduce(0, +)) / Double(evicted.count),
+            zones: s.zones.indices.map { ZoneFigures(name: s.zones[$0].name, unservedShare: zoneLoad[$0] > 0 ? zoneUnserved[$0] / zoneLoad[$0] : 0,
+                                                     unservedMinutes: zoneUnservedMinutes[$0]) })
         return PolicyRun(figures: figures, timeline: timeline, updates: updater.history, band: policy == .foresight ? foresightState.band : nil)
     }
 
@@ -387,13 +401,21 @@ struct ForesightState {
             // then sizes it to the observed load (Degraded), as the controller does.
             return try? Forecaster(concurrent: false).forecast(z.load.slice(from..<to), request: request)
         }
-        if let f = forecasts.first ?? nil {
-            let q = f.quantile(s.zones[0].quantile) ?? f.mean
+        // The band of the whole load: every zone's forecast summed at the times all of them give.
+        var sums: [Int64: (mean: Double, upper: Double, zones: Int)] = [:]
+        for (z, forecast) in forecasts.enumerated() {
+            guard let f = forecast else { continue }
+            let q = f.quantile(s.zones[z].quantile) ?? f.mean
             for (i, time) in f.times.enumerated() where time < t + s.refitEvery {
-                band.times.append(time)
-                band.mean.append(f.mean[i])
-                band.upper.append(q[i])
+                sums[time, default: (0, 0, 0)].mean += f.mean[i]
+                sums[time, default: (0, 0, 0)].upper += q[i]
+                sums[time, default: (0, 0, 0)].zones += 1
             }
+        }
+        for time in sums.keys.sorted() where sums[time]!.zones == s.zones.count {
+            band.times.append(time)
+            band.mean.append(sums[time]!.mean)
+            band.upper.append(sums[time]!.upper)
         }
     }
 

@@ -152,7 +152,7 @@ extension Scenario {
         refitEvery = try root["refitEvery"].map { try r.duration($0, "refitEvery") } ?? 86400
         horizon = try root["horizon"].map { try r.duration($0, "horizon") } ?? 7200
         seed = UInt64(try root["seed"].map { try r.integer($0, "seed", in: 0...Int(Int32.max)) } ?? 1)
-        guard refitEvery >= 3600 else { throw r.fail(root["refitEvery"]!, "refitEvery must be at least 1h") }
+        guard refitEvery >= 60 else { throw r.fail(root["refitEvery"]!, "refitEvery must be at least 1m (the replay's step)") }
 
         // Every trace's step must fit the seasons (a whole number of steps per season).
         for (i, z) in zones.enumerated() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Forecasting
 import Foundation
+import KubernetesClient
 import Simulation
 
 /// `foresight simulate [SCENARIO.yaml]`: replays recorded load through Foresight's planners and the
@@ -19,10 +20,14 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Output format: table or json.") var format: SimulateFormat = .table
     @Option(help: "Only these policies (foresight, reactive, predictive-aws, kured, static); repeat for several.") var policy: [String] = []
     @Option(help: "Write a picture of the replay to this SVG file.") var svg: String?
+    @Option(help: "Write the picture as PNG too (needs rsvg-convert, Debian package librsvg2-bin).") var png: String?
 
     enum SimulateFormat: String, ExpressibleByArgument { case table, json }
 
     func validate() throws {
+        if png != nil && !FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert") {
+            throw ValidationError("--png needs rsvg-convert (apt-get install librsvg2-bin); --svg needs nothing")
+        }
         for p in policy where Policy(rawValue: p) == nil {
             throw ValidationError("--policy \(p): unknown (known: \(Policy.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -46,16 +51,18 @@ struct SimulateCommand: ParsableCommand {
         let replay = Replay(scenario: loaded)
         let runs = policies.map { replay.run($0) }
         let seconds = Date().timeIntervalSince(started)
-        if let svg {
+        if svg != nil || png != nil {
             let picture = SimulationPicture.svg(scenario: loaded, runs: zip(policies, runs).map { ($0.rawValue, $1) })
-            // Written whole to a temporary file and renamed: never a half-written picture.
-            let tmp = svg + ".tmp"
-            do {
-                try picture.write(toFile: tmp, atomically: false, encoding: .utf8)
-                guard rename(tmp, svg) == 0 else { throw ValidationError("cannot write \(svg): \(String(cString: strerror(errno)))") }
-            } catch let e as ValidationError { throw e } catch {
-                try? FileManager.default.removeItem(atPath: tmp)
-                throw ValidationError("cannot write \(svg): \(error)")
+            // Each file is written whole to a temporary file and renamed: never a half-written picture.
+            let svgPath = svg ?? (NSTemporaryDirectory() + "foresight-simulate-\(getpid()).svg")
+            try Self.writeWhole(svgPath) { try picture.write(toFile: $0, atomically: false, encoding: .utf8) }
+            defer { if svg == nil { try? FileManager.default.removeItem(atPath: svgPath) } }
+            if let png {
+                try Self.writeWhole(png) { tmp in
+                    let r = try runChildProcess(executable: "/usr/bin/rsvg-convert", arguments: ["-o", tmp, svgPath],
+                                                environment: ProcessInfo.processInfo.environment, timeout: 60)
+                    guard r.status == 0 else { throw ValidationError("rsvg-convert failed: \(String(decoding: r.errorOutput.suffix(300), as: UTF8.self))") }
+                }
             }
         }
         let hours = Double(loaded.end - loaded.start) / 3600
@@ -77,6 +84,26 @@ struct SimulateCommand: ParsableCommand {
         case .table:
             print("scenario \(loaded.name): \(TimestampParser.format(loaded.start)) to \(TimestampParser.format(loaded.end)) (\(String(format: "%.0f", hours)) h), \(loaded.zones.count) zone(s), replayed in \(String(format: "%.2f", seconds)) s")
             print(Self.table(runs.map(\.figures)))
+            if loaded.zones.count > 1 {
+                print("\nunserved by zone (share of the zone's load, minutes):")
+                for f in runs.map(\.figures) {
+                    print("  " + f.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                          + f.zones.map { String(format: "%@ %.4f %% %.0f min", $0.name, $0.unservedShare * 100, $0.unservedMinutes) }.joined(separator: "   "))
+                }
+            }
+        }
+    }
+
+    /// Writes `path` through a temporary file renamed into place; on failure nothing is left.
+    static func writeWhole(_ path: String, _ write: (String) throws -> Void) throws {
+        let tmp = path + ".tmp"
+        do {
+            try write(tmp)
+            guard rename(tmp, path) == 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: tmp)
+            if let e = error as? ValidationError { throw e }
+            throw ValidationError("cannot write \(path): \(error)")
         }
     }
 
