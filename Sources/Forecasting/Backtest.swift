@@ -46,7 +46,9 @@ public struct BacktestScore: Sendable, Codable, Equatable {
 
 public enum Backtest {
     /// Runs the protocol for each model alone and for the engine's own choice (`auto`).
+    /// `autoOnly` scores only the engine's own choice (for sweeps over many windows).
     public static func run(_ series: TimeSeries, protocol p: BacktestProtocol, models: [any ForecastModel] = Forecaster.defaultModels,
+                           autoOnly: Bool = false,
                            clock: () -> Double = { Date().timeIntervalSinceReferenceDate },
                            cpuClock: () -> Double = Backtest.processCPUSeconds) throws -> [BacktestScore] {
         let regular = try SeriesRepair.regularize(series)
@@ -63,7 +65,7 @@ public enum Backtest {
         }
         let dayLag = try cal.steps(forSeason: 86400)
         var scores: [BacktestScore] = []
-        let variants: [(String, [any ForecastModel])] = models.map { ($0.name, [$0]) } + [("auto", models)]
+        let variants: [(String, [any ForecastModel])] = (autoOnly ? [] : models.map { ($0.name, [$0]) }) + [("auto", models)]
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
             var mase = 0.0, smape = 0.0, cover = 0.0, pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
@@ -118,5 +120,58 @@ public enum Backtest {
 
     static func pinballLoss(_ actual: Double, _ predicted: Double, _ q: Double) -> Double {
         actual >= predicted ? q * (actual - predicted) : (1 - q) * (predicted - actual)
+    }
+}
+
+/// The protocol run from many start dates across a whole history: how the engine does as a user
+/// would meet it, window after window, not on one chosen window.
+public struct SweepWindow: Sendable, Codable, Equatable {
+    public var start: String
+    public var maseDay: Double
+    public var coverage90: Double
+    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90" }
+}
+
+public struct SweepSummary: Sendable, Codable, Equatable {
+    public var windows: [SweepWindow]
+    public var medianMASE: Double
+    public var worstMASE: Double
+    public var medianCoverage: Double
+    public var lowestCoverage: Double
+    public var highestCoverage: Double
+}
+
+extension Backtest {
+    /// Runs the protocol (the engine's choice only) from `p.start`, then every `every` seconds,
+    /// for as long as the history holds a whole window (train + origins × horizon).
+    public static func sweep(_ series: TimeSeries, protocol p: BacktestProtocol, every: Int64) throws -> SweepSummary {
+        guard every > 0 else { throw ForecastError(problem: "the sweep's spacing must be positive") }
+        let last = series.times.max() ?? p.start
+        var windows: [SweepWindow] = []
+        var start = p.start
+        while start + p.train + Int64(p.origins) * p.horizon <= last + p.horizon {
+            var q = p
+            q.start = start
+            // A start that is not an observed time (a night, a weekend) moves to the next one.
+            let i = series.index(atOrAfter: start)
+            guard i < series.count else { break }
+            q.start = series.times[i]
+            do {
+                if let auto = try run(series, protocol: q, autoOnly: true).last {
+                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90))
+                }
+            } catch let e as ForecastError where e.problem.contains("too short") {
+                break  // the rest of the history cannot hold a window (gaps counted)
+            }
+            start += every
+        }
+        guard !windows.isEmpty else { throw ForecastError(problem: "the history holds no whole window of the protocol") }
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        let mase = windows.map(\.maseDay), cover = windows.map(\.coverage90)
+        return SweepSummary(windows: windows, medianMASE: median(mase), worstMASE: mase.max()!, medianCoverage: median(cover),
+                            lowestCoverage: cover.min()!, highestCoverage: cover.max()!)
     }
 }

@@ -38,7 +38,8 @@ public enum AgentAction: Sendable, Equatable {
 /// The agent's side of the handshake, decided from the node's annotations, the state it kept and
 /// the boot it runs in. Pure.
 ///
-/// - `requested` with no state of this window: begin.
+/// - `requested` (and no command of this process running): begin; a state left by an earlier
+///   attempt (a crash kept it) is over.
 /// - A state whose boot differs from the current one: the update rebooted the node; done.
 /// - A state on the same boot: the command still runs (in this process) or succeeded and the
 ///   reboot is awaited until `rebootTimeout`, then failed.
@@ -47,6 +48,9 @@ public enum AgentAction: Sendable, Equatable {
 public func agentStep(annotations: [String: String], state: AgentState?, bootID: String, now: Date, commandRunning: Bool,
                       rebootTimeout: TimeInterval) -> AgentAction {
     let handshake = annotations[UpdateHandshake.state]
+    // The controller asks anew (`requested` is set only when a node's attempt starts): whatever a
+    // state left from an earlier attempt says (a crash kept it), that attempt is over.
+    if handshake == UpdateHandshake.requested && !commandRunning { return .begin(window: annotations[UpdateHandshake.window] ?? "") }
     if let state {
         if state.bootID != bootID { return handshake == UpdateHandshake.done ? .nothing : .reportDone }
         if commandRunning { return .nothing }
@@ -197,8 +201,9 @@ public actor NodeAgent {
             }
             if let refusal {
                 commandRunning = false
-                try? await say(UpdateHandshake.failed, message: refusal + "; the update command was not run")
+                // Forgotten first: were the report lost, the node would still end failed ("no record").
                 try? writeState(nil)
+                try? await say(UpdateHandshake.failed, message: refusal + "; the update command was not run")
                 return
             }
         }

@@ -116,6 +116,9 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Number of origins.")
     var origins: Int = 20
 
+    @Option(help: "Run the protocol (the engine's choice only) from the start and then every this long across the whole history (e.g. 4w), and report each window and the spread.")
+    var sweep: String?
+
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
@@ -135,6 +138,22 @@ struct BacktestCommand: ParsableCommand {
         }
         let p = BacktestProtocol(seasons: try history.seasonSeconds(), start: startTime, train: try parseDuration(train, flag: "--train"),
                                  horizon: try parseDuration(horizon, flag: "--horizon"), origins: origins, holidays: history.holiday)
+        if let sweep {
+            let summary = try Backtest.sweep(series, protocol: p, every: try parseDuration(sweep, flag: "--sweep"))
+            switch format {
+            case .json, .csv:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            case .table:
+                print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
+                print("window start          MASE_d  Cov90%")
+                for w in summary.windows { print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f", w.maseDay, w.coverage90)) }
+                print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%",
+                             summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage))
+            }
+            return
+        }
         let scores = try Backtest.run(series, protocol: p)
         switch format {
         case .json, .csv:

@@ -30,6 +30,10 @@ import UpdatePlanning
         if case .reportFailed(let m) = step(inProgress, started) { #expect(m.contains("restarted")) } else { Issue.record("a restart mid-command fails") }
         if case .reportFailed(let m) = step(inProgress, nil) { #expect(m.contains("no record")) } else { Issue.record("lost state fails") }
         #expect(step([UpdateHandshake.state: "failed"], nil) == .nothing)
+        // A state a crash left behind does not answer a new request: the new attempt begins.
+        #expect(step(requested, started) == .begin(window: "w"), "a failed attempt's state, same boot")
+        #expect(step(requested, succeeded, boot: "b1") == .begin(window: "w"), "a finished attempt's state, older boot: not reported done again")
+        #expect(step(requested, started, running: true) == .nothing, "while its command runs, the request is the one it is carrying out")
     }
 
     /// A node kept by a fake API server: GET returns it, PATCH merges annotations.
@@ -110,7 +114,7 @@ import UpdatePlanning
                                            precheck: "echo 'no delay inhibitor held by kubelet' >&2; exit 1", dir: dir)
         defer { server.stop() }
         _ = try await refusing.step()
-        for _ in 0..<100 where node.current[UpdateHandshake.state] != "failed" { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<400 where node.current[UpdateHandshake.state] != "failed" { try await Task.sleep(for: .milliseconds(50)) }
         let message = node.current[UpdateHandshake.message] ?? ""
         #expect(node.current[UpdateHandshake.state] == "failed")
         #expect(message.contains("precheck exited with status 1") && message.contains("no delay inhibitor") && message.contains("not run"), "\(message)")
@@ -121,7 +125,7 @@ import UpdatePlanning
         let (second, server2) = try agent(passing, command: "touch \(dir)/updated; echo b1 > \(dir)/boot_id", precheck: "true", dir: dir)
         defer { server2.stop() }
         var action = try await second.step()
-        for _ in 0..<100 where action != .reportDone {
+        for _ in 0..<400 where action != .reportDone {
             try await Task.sleep(for: .milliseconds(50))
             action = try await second.step()
         }
