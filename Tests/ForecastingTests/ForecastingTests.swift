@@ -235,6 +235,21 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(abs(naive.smape - 13.30) < 0.02, "reference: 13.30")
     }
 
+    /// A sweep runs one window per start date while the history holds one, each scored like the
+    /// protocol itself (its first window is the protocol run from the same start).
+    @Test func aSweepScoresEveryWindowTheHistoryHolds() throws {
+        let series = try CSVSeriesReader.read(file: "\(Self.data)/taylor.csv")
+        let p = BacktestProtocol(seasons: [86400, 604800], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 7)
+        let sweep = try Backtest.sweep(series, protocol: p, every: 604800)
+        #expect(sweep.windows.count == 4, "12 weeks hold windows of 8 weeks + 7 days starting at weeks 0–3: \(sweep.windows.map(\.start))")
+        let single = try Backtest.run(series, protocol: p, autoOnly: true)
+        #expect(single.count == 1 && single[0].model == "auto")
+        #expect(abs(sweep.windows[0].maseDay - single[0].maseDay) < 1e-9 && abs(sweep.windows[0].coverage90 - single[0].coverage90) < 1e-9)
+        #expect(sweep.worstMASE >= sweep.medianMASE && sweep.lowestCoverage <= sweep.medianCoverage && sweep.medianCoverage <= sweep.highestCoverage)
+        let short = synthetic(days: 30) { dailyShape($0) }
+        #expect(throws: ForecastError.self) { try Backtest.sweep(short, protocol: BacktestProtocol(seasons: [86400], start: short.times[0], train: 8 * 604800, horizon: 86400, origins: 20), every: 604800) }
+    }
+
     @Test func tooShortHistoryIsExplained() throws {
         let series = synthetic(days: 30) { dailyShape($0) }
         let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 20)
