@@ -110,20 +110,62 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
             otherRequests[n] = other
         }
     }
-    // While a node is out the others must hold its pods: the spare capacity is the CPU the
-    // selected nodes have free, less the most any one of them has free (the node out offers
-    // nothing then); the planner subtracts the load of the nodes out.
-    let free = selected.indices.map { Double(Quantity.millis(selected[$0].status?.allocatable?["cpu"]) ?? 0) - requests[$0] }
+    let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
+    let maxUnavailable = max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1)
+    let order: NodeOrder
+    switch spec.order ?? "PredictedLoad" {
+    case "Name": order = .name
+    case "Given": order = .given(spec.nodes ?? [])
+    default: order = .predictedLoad
+    }
+    let weighed = selected.indices.map { n in
+        WindowNode(name: selected[n].name, cpuMillis: Double(Quantity.millis(selected[n].status?.allocatable?["cpu"]) ?? 0), requests: requests[n],
+                   otherRequests: otherRequests[n], zonePods: Array(zonePodsOn[(n * zoneCount)..<((n + 1) * zoneCount)]))
+    }
+    let from = started.isEmpty ? occurrence.start : max(occurrence.start, now)
+    let plan = planWindow(weighed, zones: zones, zonePods: zonePods, from: from, end: occurrence.end, excluding: started, order: order,
+                          perNode: perNode, maxUnavailable: maxUnavailable)
+    return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
+}
+
+/// One node as the window planner weighs it: its CPU, what its movable pods request, the part of
+/// that outside any forecast zone, and how many pods of each forecast zone (by index) it runs.
+public struct WindowNode: Sendable, Equatable {
+    public var name: String
+    public var cpuMillis: Double
+    public var requests: Double
+    public var otherRequests: Double
+    public var zonePods: [Int32]
+    public init(name: String, cpuMillis: Double, requests: Double, otherRequests: Double, zonePods: [Int32]) {
+        self.name = name
+        self.cpuMillis = cpuMillis
+        self.requests = requests
+        self.otherRequests = otherRequests
+        self.zonePods = zonePods
+    }
+}
+
+/// The plan of a window from `from` to `end` over weighed nodes: the one rule the controller
+/// (`previewWindow`) and `foresight simulate` share. Pure.
+///
+/// While a node is out the others must hold its pods: the spare capacity is the CPU the nodes
+/// have free, less the most any one of them has free (the node out offers nothing then); the
+/// planner subtracts the load of the nodes out. With `zones` (forecasts), a node's predicted load
+/// is, for each zone, its share of the zone's pods (`zonePods`, the zone's total) times the CPU of
+/// the replicas the zone's forecast needs, averaged over the window (other pods count their
+/// requests), and the spare capacity at each minute grows by what the zones' pods hold but are not
+/// predicted to need then. Without zones, requests stand in for load.
+public func planWindow(_ nodes: [WindowNode], zones: [ZoneLoadOutlook], zonePods: [String: Int], from: Date, end: Date, excluding started: Set<String> = [],
+                       order: NodeOrder, perNode: TimeInterval, maxUnavailable: Int) -> UpdatePlan {
+    let zoneCount = zones.count
+    let free = nodes.map { $0.cpuMillis - $0.requests }
     let spareNow = free.reduce(0, +) - (free.max() ?? 0)
     let step: TimeInterval = 60
-    let from = started.isEmpty ? occurrence.start : max(occurrence.start, now)
-    let steps = max(1, Int((occurrence.end.timeIntervalSince(from) / step).rounded(.up)))
+    let steps = max(1, Int((end.timeIntervalSince(from) / step).rounded(.up)))
     var spare = SpareCapacity(start: from, step: step, values: Array(repeating: spareNow, count: steps))
-    var predicted = requests
+    var predicted = nodes.map(\.requests)
     if zoneCount > 0 {
         let minutes = (0..<steps).map { Int64(from.timeIntervalSince1970) + Int64($0) * Int64(step) }
-        // Each zone's forecast need over the window, in millicores: spare capacity grows by what
-        // the zones' pods hold but are not predicted to need; a node's share is by its pods there.
         var meanNeed = [Double](repeating: 0, count: zoneCount)
         for (i, z) in zones.enumerated() {
             let held = Double(zonePods[z.zone] ?? 0) * z.cpuMillisPerReplica
@@ -136,24 +178,14 @@ public func previewWindow(_ spec: UpdateWindow.Spec, nodes: [Node], podsOn: (Str
             meanNeed[i] = sum / Double(steps)
         }
         let perPod = zones.indices.map { i in (zonePods[zones[i].zone] ?? 0) > 0 ? meanNeed[i] / Double(zonePods[zones[i].zone]!) : 0 }
-        for n in selected.indices {
-            var load = otherRequests[n]
-            for z in 0..<zoneCount where zonePodsOn[n * zoneCount + z] > 0 { load += perPod[z] * Double(zonePodsOn[n * zoneCount + z]) }
+        for n in nodes.indices {
+            var load = nodes[n].otherRequests
+            for z in 0..<min(zoneCount, nodes[n].zonePods.count) where nodes[n].zonePods[z] > 0 { load += perPod[z] * Double(nodes[n].zonePods[z]) }
             predicted[n] = load
         }
     }
-    let perNode = TimeInterval((spec.update?.nodeTimeout.flatMap(DurationParser.seconds) ?? 1800) + (spec.verify?.settle.flatMap(DurationParser.seconds) ?? 120))
-    let maxUnavailable = max(1, spec.maxUnavailable?.resolve(total: selected.count, roundUp: false) ?? 1)
-    let order: NodeOrder
-    switch spec.order ?? "PredictedLoad" {
-    case "Name": order = .name
-    case "Given": order = .given(spec.nodes ?? [])
-    default: order = .predictedLoad
-    }
-    let toUpdate = selected.indices.filter { !started.contains(selected[$0].name) }.map { NodeToUpdate(name: selected[$0].name, predictedLoad: predicted[$0]) }
-    let plan = planUpdate(toUpdate, order: order, spare: spare,
-                          perNode: perNode, maxUnavailable: maxUnavailable, end: occurrence.end)
-    return UpdateWindowPreview(phase: phase, window: occurrence, plan: plan, nodeCount: selected.count, problem: problem)
+    let toUpdate = nodes.indices.filter { !started.contains(nodes[$0].name) }.map { NodeToUpdate(name: nodes[$0].name, predictedLoad: predicted[$0]) }
+    return planUpdate(toUpdate, order: order, spare: spare, perNode: perNode, maxUnavailable: maxUnavailable, end: end)
 }
 
 /// The forecast zone of a pod's Deployment, for `previewWindow`, as an index into the zones it was

@@ -442,44 +442,37 @@ struct ForesightState {
         return Decision(replicas: decision.zones.map(\.allocated), nodes: decision.desiredNodes)
     }
 
-    /// The UpdateWindow planner's plan for the nodes still to update, as the controller makes it:
-    /// each node's predicted load is its pods' share of their zones' forecast CPU over the window,
-    /// and the spare capacity at each minute is what the schedulable nodes offer beyond the zones'
-    /// forecast need, less the largest node.
+    /// The UpdateWindow planner's plan for the nodes still to update: `planWindow`, the function the
+    /// controller's `previewWindow` calls, over this cluster's nodes (their CPU, their pods'
+    /// requests, their pods per zone) and each zone's forecast as the replicas its sized quantile needs.
     func updatePlan(scenario s: Scenario, cluster: VirtualCluster, window: WindowSchedule.Occurrence, now: Double) -> UpdatePlan {
-        let from = Date(timeIntervalSince1970: max(now, window.start.timeIntervalSince1970))
-        let step: TimeInterval = 60
-        let steps = max(1, Int((window.end.timeIntervalSince(from) / step).rounded(.up)))
-        var need = [Double](repeating: 0, count: steps)
-        var meanNeed = [Double](repeating: 0, count: s.zones.count)
-        for (i, z) in s.zones.enumerated() {
-            let path = forecasts[i].map { $0.quantile(z.quantile) ?? $0.mean }
-            var sum = 0.0
-            for k in 0..<steps {
-                let t = Int64(from.timeIntervalSince1970) + Int64(k) * Int64(step)
-                var v = 0.0
-                if let f = forecasts[i], let path, let j = f.times.lastIndex(where: { $0 <= t }), t - f.times[j] < f.step { v = path[j] }
-                let cpu = (v / z.perReplica).rounded(.up) * Double(z.cpuMillisPerReplica)
-                need[k] += cpu
-                sum += cpu
-            }
-            meanNeed[i] = sum / Double(steps)
+        let zones = s.zones.enumerated().compactMap { i, z -> ZoneLoadOutlook? in
+            guard let f = forecasts[i] else { return nil }
+            return ZoneLoadOutlook(zone: z.name, times: f.times, replicasNeeded: (f.quantile(z.quantile) ?? f.mean).map { max(0, $0 / z.perReplica) },
+                                   cpuMillisPerReplica: Double(z.cpuMillisPerReplica), deployments: [])
         }
-        let nodes = cluster.nodes.values.filter { $0.readyAt <= now }
-        let total = nodes.reduce(0.0) { $0 + Double($1.cpuMillis) }
-        let largest = nodes.map { Double($0.cpuMillis) }.max() ?? 0
-        let spare = SpareCapacity(start: from, step: step, values: need.map { total - largest - $0 })
-        let zonePods = (0..<s.zones.count).map { cluster.count(zone: $0, surge: false) }
-        let toUpdate = nodes.filter { !$0.updated && $0.outUntil == nil }.map { n -> NodeToUpdate in
-            var load = 0.0
+        // Zones without a forecast count their pods' requests (as the controller's do).
+        let zoneIndex = Dictionary(uniqueKeysWithValues: zones.enumerated().map { ($1.zone, $0) })
+        let forecastIndex = s.zones.map { zoneIndex[$0.name] }
+        let census = cluster.census(at: now)
+        var zonePods: [String: Int] = [:]
+        for (i, z) in s.zones.enumerated() where forecastIndex[i] != nil { zonePods[z.name] = census.regular[i] }
+        let weighed = cluster.nodes.values.filter { $0.readyAt <= now }.sorted { $0.id < $1.id }.map { n -> WindowNode in
+            var requests = 0.0, other = 0.0
+            var counts = [Int32](repeating: 0, count: zones.count)
             for p in cluster.podIDs(on: n.id) {
-                let z = cluster.pods[p]!.zone
-                if zonePods[z] > 0 { load += meanNeed[z] / Double(zonePods[z]) }
+                let pod = cluster.pods[p]!
+                let cpu = Double(s.zones[pod.zone].cpuMillisPerReplica)
+                requests += cpu
+                if !pod.surge, let zi = forecastIndex[pod.zone] { counts[zi] += 1 } else { other += cpu }
             }
-            return NodeToUpdate(name: String(n.id), predictedLoad: load)
+            return WindowNode(name: String(n.id), cpuMillis: Double(n.cpuMillis), requests: requests, otherRequests: other, zonePods: counts)
         }
-        return planUpdate(toUpdate, order: .predictedLoad, spare: spare, perNode: s.update!.updateTime + 600,
-                          maxUnavailable: s.update!.maxUnavailable, end: window.end)
+        // Nodes already updated, or out, are not planned (as nodes already started are not).
+        let done = Set(cluster.nodes.values.filter { $0.updated || $0.outUntil != nil }.map { String($0.id) })
+        let from = Date(timeIntervalSince1970: max(now, window.start.timeIntervalSince1970))
+        return planWindow(weighed, zones: zones, zonePods: zonePods, from: from, end: window.end, excluding: done, order: .predictedLoad,
+                          perNode: s.update!.updateTime + 600, maxUnavailable: s.update!.maxUnavailable)
     }
 }
 
