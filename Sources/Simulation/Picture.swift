@@ -24,13 +24,9 @@ public enum SimulationPicture {
 
         """
         // Update windows, shaded.
-        if let u = s.update {
-            var at = Date(timeIntervalSince1970: t0)
-            while let w = u.schedule.current(at: at) ?? u.schedule.next(after: at), w.start.timeIntervalSince1970 < t1 {
-                let a = max(t0, w.start.timeIntervalSince1970), b = min(t1, w.end.timeIntervalSince1970)
-                out += "<rect x=\"\(f(x(a)))\" y=\"\(top)\" width=\"\(f(max(1, x(b) - x(a))))\" height=\"\(plotHeight)\" fill=\"#fde0a0\" opacity=\"0.6\"/>\n"
-                at = w.end.addingTimeInterval(1)
-            }
+        for w in s.update?.schedule.occurrences(from: Date(timeIntervalSince1970: t0), to: Date(timeIntervalSince1970: t1)) ?? [] {
+            let a = max(t0, w.start.timeIntervalSince1970), b = min(t1, w.end.timeIntervalSince1970)
+            out += "<rect x=\"\(f(x(a)))\" y=\"\(top)\" width=\"\(f(max(1, x(b) - x(a))))\" height=\"\(plotHeight)\" fill=\"#fde0a0\" opacity=\"0.6\"/>\n"
         }
         // The forecast band of Foresight (mean to the sized quantile).
         if let band = runs.first(where: { $0.0 == "foresight" })?.1.band, !band.times.isEmpty {
@@ -73,13 +69,9 @@ public enum SimulationPicture {
         func ux(_ t: Double) -> Double { left + (t - u0) / max(1, u1 - u0) * (width - left - right) }
         if !allUpdates.isEmpty {
             out += "<text x=\"\(left)\" y=\"\(f(ty - 4))\" font-size=\"10\">node updates from \(TimestampParser.format(Int64(u0))) to \(TimestampParser.format(Int64(u1))) (update windows shaded)</text>\n"
-            if let u = s.update {
-                var at = Date(timeIntervalSince1970: u0)
-                while let w = u.schedule.current(at: at) ?? u.schedule.next(after: at), w.start.timeIntervalSince1970 < u1 {
-                    let a = max(u0, w.start.timeIntervalSince1970), b = min(u1, w.end.timeIntervalSince1970)
-                    out += "<rect x=\"\(f(ux(a)))\" y=\"\(f(ty))\" width=\"\(f(max(1, ux(b) - ux(a))))\" height=\"\(f(timelineHeight))\" fill=\"#fde0a0\" opacity=\"0.4\"/>\n"
-                    at = w.end.addingTimeInterval(1)
-                }
+            for w in s.update?.schedule.occurrences(from: Date(timeIntervalSince1970: u0), to: Date(timeIntervalSince1970: u1)) ?? [] {
+                let a = max(u0, w.start.timeIntervalSince1970), b = min(u1, w.end.timeIntervalSince1970)
+                out += "<rect x=\"\(f(ux(a)))\" y=\"\(f(ty))\" width=\"\(f(max(1, ux(b) - ux(a))))\" height=\"\(f(timelineHeight))\" fill=\"#fde0a0\" opacity=\"0.4\"/>\n"
             }
         }
         for (name, run) in updating {

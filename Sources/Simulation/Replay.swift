@@ -130,14 +130,7 @@ public struct Replay: Sendable {
         let sampleEvery = max(1, Int((Double(s.end - s.start) / tick / 2000).rounded(.up)))
         var tickIndex = 0
         // The window occurrences of the replay, once (cron evaluated per occurrence, not per step).
-        var windows: [WindowSchedule.Occurrence] = []
-        if let u = s.update {
-            var at = Date(timeIntervalSince1970: start)
-            while let w = u.schedule.current(at: at) ?? u.schedule.next(after: at), w.start.timeIntervalSince1970 < Double(s.end) {
-                windows.append(w)
-                at = w.end
-            }
-        }
+        let windows = s.update?.schedule.occurrences(from: Date(timeIntervalSince1970: start), to: Date(timeIntervalSince1970: Double(s.end))) ?? []
         var nextWindow = 0
 
         var t = s.start
@@ -502,7 +495,7 @@ struct UpdaterState {
             switch phase {
             case .surging(let since, let surge):
                 let ready = surge.allSatisfy { cluster.pods[$0].map { $0.readyAt <= now } ?? true }
-                if ready || now - since > 1800 { drain(id, &cluster, now: now, update: update, rng: &rng); inFlight[id] = .out }
+                if ready || now - since > 1800 { drain(id, &cluster, now: now, update: update); inFlight[id] = .out }
             case .out:
                 guard let until = node.outUntil, now >= until else { continue }
                 cluster.setOut(id, until: nil)
@@ -548,14 +541,14 @@ struct UpdaterState {
                 && (planned[id].map { $0.timeIntervalSince1970 <= now } ?? true)
         }) {
             order.removeAll { $0 == next }
-            begin(next, policy: policy, &cluster, now: now, update: update, rng: &rng)
+            begin(next, policy: policy, &cluster, now: now, update: update)
         }
         order.removeAll { id in cluster.nodes[id].map { $0.updated || $0.failedAttempts >= 2 } ?? true }
     }
 
     var pendingSurge: [Int: [Int]] = [:]
 
-    mutating func begin(_ id: Int, policy: Policy, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update, rng: inout SeededGenerator) {
+    mutating func begin(_ id: Int, policy: Policy, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update) {
         firstStart = firstStart ?? now
         startedAt[id] = now
         cluster.setCordoned(id, true)
@@ -566,12 +559,12 @@ struct UpdaterState {
             cluster.schedule(now: now, avoid: Set(cluster.nodes.values.filter { !$0.updated }.map(\.id)))
             inFlight[id] = .surging(since: now, surge: surge)
         } else {
-            drain(id, &cluster, now: now, update: update, rng: &rng)
+            drain(id, &cluster, now: now, update: update)
             inFlight[id] = .out
         }
     }
 
-    mutating func drain(_ id: Int, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update, rng: inout SeededGenerator) {
+    func drain(_ id: Int, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update) {
         for p in cluster.podIDs(on: id) { cluster.evict(p) }
         cluster.setOut(id, until: now + update.updateTime)
     }

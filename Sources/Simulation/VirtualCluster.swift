@@ -88,10 +88,6 @@ public struct VirtualCluster: Sendable {
         return (ready, regular, surge)
     }
 
-    /// Pods of a zone: all, and ready at `now`.
-    public func count(zone: Int, surge: Bool? = nil) -> Int { pods.values.reduce(0) { $0 + ($1.zone == zone && (surge == nil || $1.surge == surge) ? 1 : 0) } }
-    public func ready(zone: Int, at now: Double) -> Int { pods.values.reduce(0) { $0 + ($1.zone == zone && $1.readyAt <= now ? 1 : 0) } }
-
     @discardableResult
     public mutating func addPod(zone: Int, surge: Bool = false) -> Int {
         let id = nextPod

@@ -42,6 +42,18 @@ public enum WindowSchedule: Sendable, Equatable {
         }
     }
 
+    /// Every occurrence open at some time in `from`..<`to`, in order: the one open at `from`, then
+    /// each next one that starts before `to`.
+    public func occurrences(from: Date, to: Date) -> [Occurrence] {
+        var out: [Occurrence] = []
+        var at = from
+        while let w = current(at: at) ?? next(after: at), w.start < to {
+            out.append(w)
+            at = w.end
+        }
+        return out
+    }
+
     /// Whether a one-off window has closed for good.
     public func hasExpired(at now: Date) -> Bool {
         if case .once(let start, let duration) = self { return now >= start.addingTimeInterval(duration) }

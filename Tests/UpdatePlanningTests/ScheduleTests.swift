@@ -70,6 +70,17 @@ func utc(_ s: String) -> Date {
 }
 
 @Suite struct WindowScheduleTests {
+    /// The occurrences over a span: the one already open at its start, then each that starts before its end.
+    @Test func occurrencesOverASpan() throws {
+        let weekly = WindowSchedule.recurring(try CronSchedule("0 10 * * 2"), timeZone: TimeZone(identifier: "UTC")!, duration: 6 * 3600)
+        let spans = weekly.occurrences(from: utc("2026-12-01T12:00:00Z"), to: utc("2026-12-22T10:00:00Z"))
+        #expect(spans.map(\.start) == [utc("2026-12-01T10:00:00Z"), utc("2026-12-08T10:00:00Z"), utc("2026-12-15T10:00:00Z")],
+                "open at the start counts; one starting exactly at the end does not")
+        let once = WindowSchedule.once(start: utc("2026-12-01T01:00:00Z"), duration: 3600)
+        #expect(once.occurrences(from: utc("2026-11-30T00:00:00Z"), to: utc("2026-12-31T00:00:00Z")).count == 1)
+        #expect(once.occurrences(from: utc("2026-12-01T02:00:00Z"), to: utc("2026-12-31T00:00:00Z")).isEmpty)
+    }
+
     @Test func aOneOffWindowOpensClosesAndExpires() {
         let w = WindowSchedule.once(start: utc("2026-12-01T01:00:00Z"), duration: 4 * 3600)
         #expect(w.current(at: utc("2026-12-01T00:59:59Z")) == nil)
