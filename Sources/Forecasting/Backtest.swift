@@ -129,7 +129,10 @@ public struct SweepWindow: Sendable, Codable, Equatable {
     public var start: String
     public var maseDay: Double
     public var coverage90: Double
-    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90" }
+    /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator: the interval's sharpness and
+    /// calibration in one proper score.
+    public var scaledPinball: Double
+    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90", scaledPinball = "scaled_pinball" }
 }
 
 public struct SweepSummary: Sendable, Codable, Equatable {
@@ -139,6 +142,7 @@ public struct SweepSummary: Sendable, Codable, Equatable {
     public var medianCoverage: Double
     public var lowestCoverage: Double
     public var highestCoverage: Double
+    public var medianPinball: Double
 }
 
 extension Backtest {
@@ -158,7 +162,7 @@ extension Backtest {
             q.start = series.times[i]
             do {
                 if let auto = try run(series, protocol: q, autoOnly: true).last {
-                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90))
+                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90, scaledPinball: auto.scaledPinball))
                 }
             } catch let e as ForecastError where e.problem.contains("too short") {
                 break  // the rest of the history cannot hold a window (gaps counted)
@@ -172,6 +176,6 @@ extension Backtest {
         }
         let mase = windows.map(\.maseDay), cover = windows.map(\.coverage90)
         return SweepSummary(windows: windows, medianMASE: median(mase), worstMASE: mase.max()!, medianCoverage: median(cover),
-                            lowestCoverage: cover.min()!, highestCoverage: cover.max()!)
+                            lowestCoverage: cover.min()!, highestCoverage: cover.max()!, medianPinball: median(windows.map(\.scaledPinball)))
     }
 }

@@ -220,41 +220,21 @@ public struct Forecaster: Sendable {
             for q in levels { quantiles[q]![h] += quantile(sorted: pool, q) }
         }
 
-        // Honest coverage: calibrate on the first half of the origins, count hits on the second.
-        // When the central 90 % interval so calibrated covers less than 90 % of the second half,
-        // errors are growing: bounds from the older half needed a factor f to cover the newer
-        // half. The reported quantiles pool both halves, so their spread is about (1 + f) / 2 of
-        // the older half's; they are widened by f ÷ ((1 + f) / 2), to the newer half's spread
-        // (never narrowed), and the forecast says so.
-        var hits = 0, total = 0
-        var widening = 1.0
-        let half = origins.count / 2
-        if half >= 2 {
-            var calibrationPools = SlidingPools(columns: sortedColumns(rows: 0..<half), window: window)
-            var bounds: [(lo: Double, hi: Double)] = []
-            for h in 0..<horizon {
-                let e = calibrationPools.next()
-                bounds.append((quantile(sorted: e, 0.05), quantile(sorted: e, 0.95)))
-            }
-            func covered(_ factor: Double) -> (hits: Int, total: Int) {
-                var hits = 0, total = 0
-                for h in 0..<horizon {
-                    let lo = bounds[h].lo * factor, hi = bounds[h].hi * factor
-                    for i in half..<origins.count where !excluded[origins[i] + h] {
-                        let err = chosenErrors[i][h]
-                        if err >= lo && err <= hi { hits += 1 }
-                        total += 1
-                    }
-                }
-                return (hits, total)
-            }
-            (hits, total) = covered(1)
-            while widening < 2, total > 0, Double(covered(widening).hits) < 0.9 * Double(total) { widening += 0.05 }
+        // Calibration to the recent regime, replayed online over the inner origins (see
+        // `IntervalCalibration`); its replay is the forecast's honest record of its coverage.
+        let calibration = IntervalCalibration.calibrate(
+            errors: chosenErrors, origins: origins, horizon: horizon, excluded: excluded,
+            lowerOffsets: (0..<horizon).map { quantiles[0.05]![$0] - mean[$0] },
+            upperOffsets: (0..<horizon).map { quantiles[0.95]![$0] - mean[$0] })
+        for q in levels where q != 0.5 {
+            let factor = q > 0.5 ? calibration.upper : calibration.lower
+            guard factor != 1 else { continue }
+            for h in 0..<horizon { quantiles[q]![h] = mean[h] + (quantiles[q]![h] - mean[h]) * factor }
         }
-        if widening > 1 {
-            let factor = widening / ((1 + widening) / 2)
-            for q in levels { for h in 0..<horizon { quantiles[q]![h] = mean[h] + (quantiles[q]![h] - mean[h]) * factor } }
-            notes.append(String(format: "intervals widened ×%.2f: calibrated on older inner origins they covered %.0f %% of newer ones", factor, 100 * Double(hits) / Double(max(total, 1))))
+        if calibration.upper != 1 || calibration.lower != 1 {
+            func recency(_ halfLife: Int?) -> String { halfLife.map { "half-life \(DurationParser.format(Int64($0) * cal.step))" } ?? "all inner origins alike" }
+            let upper = String(format: "%.2f", calibration.upper), lower = String(format: "%.2f", calibration.lower)
+            notes.append("intervals widened to the recent errors: upper ×\(upper) (\(recency(calibration.upperHalfLife))), lower ×\(lower) (\(recency(calibration.lowerHalfLife)))")
         }
         let dayLag = seasons.first ?? 1
         var naiveScale = 0.0
@@ -263,7 +243,7 @@ public struct Forecaster: Sendable {
         var ape = 0.0, apeCount = 0
         for (i, row) in chosenErrors.enumerated() { for (h, e) in row.enumerated() where abs(y[origins[i] + h]) > 1e-9 { ape += abs(e / y[origins[i] + h]); apeCount += 1 } }
         let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
-                                         intervalCoverage: total > 0 ? Double(hits) / Double(total) : .nan, origins: origins.count)
+                                         intervalCoverage: calibration.coverage, origins: origins.count)
 
         // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
         let futureHoliday = futureTimes.map { holidayDays.contains($0.floorDiv(86400)) }

@@ -147,10 +147,11 @@ struct BacktestCommand: ParsableCommand {
                 print(String(decoding: try encoder.encode(summary), as: UTF8.self))
             case .table:
                 print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
-                print("window start          MASE_d  Cov90%")
-                for w in summary.windows { print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f", w.maseDay, w.coverage90)) }
-                print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%",
-                             summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage))
+                print("window start          MASE_d  Cov90%  pinball")
+                for w in summary.windows { print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f  %7.4f", w.maseDay, w.coverage90, w.scaledPinball)) }
+                print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%; pinball median %.4f",
+                             summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage,
+                             summary.medianPinball))
             }
             return
         }
