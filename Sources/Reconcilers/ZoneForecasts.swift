@@ -17,15 +17,60 @@ struct FittedForecast: Sendable {
     var history: TimeSeries
 }
 
-/// How a zone's forecasts have done against what was then observed: each observation after a fit
-/// against that fit's mean and sizing quantile for its time, over the last day.
+/// How a zone's forecasts have done against what was then observed: each observation after a fit,
+/// against that fit's mean, 90 % interval and sizing quantile for its time. The counts fade with a
+/// half-life of a day, so the record follows the current regime, and they are few numbers, so
+/// they ride in the plan's status and a restarted controller carries the record on.
 public struct LiveAccuracy: Sendable, Equatable {
-    public var points: Int
-    /// Mean absolute percentage error of the mean (over observations above zero).
-    public var mape: Double
-    /// Share of observations at or below the quantile the zone is sized to.
-    public var quantileCoverage: Double
-    public var window: Double
+    /// Observations recorded, ever (not faded).
+    public var observations: Int = 0
+    /// Faded counts: all observations, those inside the 5 %–95 % interval, those at or below the
+    /// sizing quantile; and the faded sum of absolute percentage errors over the count of
+    /// observations above zero.
+    public var weight = 0.0
+    public var inside = 0.0
+    public var belowQuantile = 0.0
+    public var percentErrors = 0.0
+    public var percentWeight = 0.0
+    /// The time of the latest observation recorded (Unix seconds).
+    public var through: Int64 = .min
+    public static let halfLife = 86400.0
+
+    public init() {}
+
+    public var intervalCoverage: Double { weight > 0 ? inside / weight : .nan }
+    public var quantileCoverage: Double { weight > 0 ? belowQuantile / weight : .nan }
+    public var mape: Double { percentWeight > 0 ? percentErrors / percentWeight : .nan }
+
+    /// Adds one observation at `time` (later than `through`), after fading the counts by its distance.
+    public mutating func add(time: Int64, observed: Double, mean: Double, lower: Double, upper: Double, quantile: Double) {
+        if observations > 0 {
+            let fade = pow(2, -Double(time - through) / Self.halfLife)
+            weight *= fade; inside *= fade; belowQuantile *= fade; percentErrors *= fade; percentWeight *= fade
+        }
+        observations += 1
+        weight += 1
+        if observed >= lower && observed <= upper { inside += 1 }
+        if observed <= quantile { belowQuantile += 1 }
+        if observed > 0 { percentErrors += abs(mean - observed) / observed; percentWeight += 1 }
+        through = time
+    }
+
+    /// Its form in status (`forecastAccuracy.live`).
+    public var json: JSONValue {
+        .object([("observations", .int(observations)), ("through", .int(Int(through))), ("weight", .double(weight)), ("inside", .double(inside)),
+                 ("belowQuantile", .double(belowQuantile)), ("percentErrors", .double(percentErrors)), ("percentWeight", .double(percentWeight))])
+    }
+
+    /// Read back from status; nil when absent or not well formed (the record then starts afresh).
+    public init?(json: JSONValue?) {
+        guard let j = json, let n = j["observations"]?.intValue, n > 0, let through = j["through"]?.intValue,
+              let weight = j["weight"]?.doubleValue, let inside = j["inside"]?.doubleValue, let below = j["belowQuantile"]?.doubleValue,
+              let pe = j["percentErrors"]?.doubleValue, let pw = j["percentWeight"]?.doubleValue,
+              [weight, inside, below, pe, pw].allSatisfy({ $0.isFinite && $0 >= 0 }), inside <= weight + 1e-9, below <= weight + 1e-9 else { return nil }
+        observations = n; self.through = Int64(through); self.weight = weight; self.inside = inside; belowQuantile = below
+        percentErrors = pe; percentWeight = pw
+    }
 }
 
 /// Loads each zone's history from the plan's source and keeps one fitted forecast per zone.
@@ -37,17 +82,14 @@ public struct LiveAccuracy: Sendable, Equatable {
 /// the leader's Lease renewals) go on while a zone is fitted.
 public actor ZoneForecasts {
     private var fitted: [String: FittedForecast] = [:]
-    /// Out-of-sample checks per zone: time → (mean, quantile, observed), from the forecast that was
-    /// current before that time.
-    private var checks: [String: [Int64: (mean: Double, quantile: Double, observed: Double)]] = [:]
+    /// Each zone's live record: observations against the forecast that was current before them.
+    private var records: [String: LiveAccuracy] = [:]
     /// The last data read of each ConfigMap source, with its resourceVersion.
     private var configMaps: [String: (version: String, data: [String: String])] = [:]
     /// Histories parsed from ConfigMaps, by source, resourceVersion and key.
     private var parsed: [String: TimeSeries] = [:]
     /// Followers' learned ratios, with the leader fit they were learned against.
     private var ratios: [String: (leaderFit: Date, ratio: Double?)] = [:]
-    /// How much live record is kept.
-    public let accuracyWindow: Double = 86400
     let client: KubernetesClient
     let forecaster: Forecaster
 
@@ -133,7 +175,10 @@ public actor ZoneForecasts {
         }
     }
 
-    public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, input: HistoryInput, leadSeconds: Int64, now: Date) async -> Result {
+    /// `restored` is the zone's live record as the plan's status holds it, for a process that has
+    /// none yet (it restarted, or another replica led before).
+    public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, input: HistoryInput, leadSeconds: Int64, now: Date,
+                         restored: LiveAccuracy? = nil) async -> Result {
         let fc = plan.forecast ?? ZonePlan.Forecast()
         let step = fc.step.flatMap(DurationParser.seconds) ?? 300
         let span = fc.history.flatMap(DurationParser.seconds) ?? 14 * 86400
@@ -142,6 +187,7 @@ public actor ZoneForecasts {
         let quantile = fc.quantile ?? 0.9
         let key = "\(planUID)/\(zone.name ?? "")"
         let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(seasons)|\(quantile)|\(fc.holidays ?? [])|\(span)|\(step)"
+        if records[key] == nil, let restored { records[key] = restored }
         var result = Result(refitted: false)
         var series: TimeSeries
         // Between fits only the recent past is read (the last hour, at least six steps); a fit
@@ -159,7 +205,7 @@ public actor ZoneForecasts {
             series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
         }
         (result.observedAt, result.observedLoad) = Self.latestObservation(series, now: now, step: step)
-        if let previous = fitted[key] { record(key, previous, series: series, quantile: quantile, now: now) }
+        if let previous = fitted[key] { record(key, previous, series: series, quantile: quantile) }
         result.live = liveAccuracy(key)
         if let current {
             result.forecast = current.forecast
@@ -244,27 +290,23 @@ public actor ZoneForecasts {
         return (at, now.timeIntervalSince(at) <= Double(2 * step) ? series.values[i] : nil)
     }
 
-    /// Records each observation after `fit`'s history against what `fit` predicted for its time.
-    func record(_ key: String, _ fit: FittedForecast, series: TimeSeries, quantile: Double, now: Date) {
+    /// Records each observation after `fit`'s history, and after what the record already holds,
+    /// against what `fit` predicted for its time.
+    func record(_ key: String, _ fit: FittedForecast, series: TimeSeries, quantile: Double) {
         var index: [Int64: Int] = [:]
         for (i, t) in fit.forecast.times.enumerated() { index[t] = i }
-        let path = fit.forecast.quantile(quantile) ?? fit.forecast.mean
-        var log = checks[key] ?? [:]
-        for (t, v) in zip(series.times, series.values) where t > fit.historyEnd && v.isFinite && log[t] == nil {
+        let f = fit.forecast
+        let path = f.quantile(quantile) ?? f.mean, lower = f.quantile(0.05) ?? f.mean, upper = f.quantile(0.95) ?? f.mean
+        var record = records[key] ?? LiveAccuracy()
+        let after = max(fit.historyEnd, record.through)
+        for (t, v) in zip(series.times, series.values) where t > after && v.isFinite {
             guard let i = index[t] else { continue }
-            log[t] = (fit.forecast.mean[i], path[i], v)
+            record.add(time: t, observed: v, mean: f.mean[i], lower: lower[i], upper: upper[i], quantile: path[i])
         }
-        let oldest = Int64(now.timeIntervalSince1970 - accuracyWindow)
-        checks[key] = log.filter { $0.key >= oldest }
+        if record.observations > 0 { records[key] = record }
     }
 
-    func liveAccuracy(_ key: String) -> LiveAccuracy? {
-        guard let log = checks[key], !log.isEmpty else { return nil }
-        let positive = log.values.filter { $0.observed > 0 }
-        let mape = positive.isEmpty ? .nan : positive.map { abs($0.mean - $0.observed) / $0.observed }.reduce(0, +) / Double(positive.count)
-        let covered = Double(log.values.filter { $0.observed <= $0.quantile }.count) / Double(log.count)
-        return LiveAccuracy(points: log.count, mape: mape, quantileCoverage: covered, window: accuracyWindow)
-    }
+    func liveAccuracy(_ key: String) -> LiveAccuracy? { records[key] }
 
     /// How long each zone's last fit took, seconds (for the benchmark).
     /// The forecast last fitted for a plan's zone (nil before the first fit); never fits.
@@ -279,7 +321,7 @@ public actor ZoneForecasts {
     /// Forgets a plan's fits (the plan was deleted).
     public func forget(planUID: String) {
         fitted = fitted.filter { !$0.key.hasPrefix("\(planUID)/") }
-        checks = checks.filter { !$0.key.hasPrefix("\(planUID)/") }
+        records = records.filter { !$0.key.hasPrefix("\(planUID)/") }
         ratios = ratios.filter { !$0.key.hasPrefix("\(planUID)/") }
     }
 }

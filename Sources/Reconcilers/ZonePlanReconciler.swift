@@ -126,7 +126,8 @@ public struct ZonePlanReconciler: Sendable {
                     }
                 }
             } else {
-                let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, input: input, leadSeconds: lead, now: now)
+                let result = await forecasts.forecast(planUID: plan.metadata.uid ?? plan.name, plan: spec, zone: zone, input: input, leadSeconds: lead, now: now,
+                                                      restored: Self.liveRecord(in: plan.status, zone: name))
                 problem = result.problem
                 observedLoad = result.observedLoad
                 live[name] = result.live
@@ -213,16 +214,22 @@ public struct ZonePlanReconciler: Sendable {
                 entry.append(("predictedLoad", .object([("mean", .double(rounded(o.peakMean))), ("quantile", .double(rounded(o.peakQuantile))),
                                                        ("peakAt", .string(Timestamp.format(o.peakAt)))])))
                 // Live once a dozen observations have come after a fit; the engine's own backtest before.
-                if let l = live[zone.name], l.points >= 12, l.mape.isFinite {
-                    entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(l.mape))),
-                                                               ("intervalCoverage", .double(rounded(l.quantileCoverage))),
-                                                               ("window", .string("\(l.points) observations of the last \(Int(l.window / 3600))h against the forecast made before them"))])))
+                // The live record rides along either way, so a restarted controller carries it on.
+                var accuracy: [(String, JSONValue)] = [("mase", .double(rounded(o.accuracy.mase)))]
+                if let l = live[zone.name], l.observations >= 12, l.weight > 0 {
+                    accuracy += [("mape", .double(rounded(l.mape))), ("intervalCoverage", .double(rounded(l.intervalCoverage))),
+                                 ("quantileCoverage", .double(rounded(l.quantileCoverage))),
+                                 ("window", .string("live: \(l.observations) observations against the forecast made before them, weighted by a half-life of a day"))]
                 } else {
-                    entry.append(("forecastAccuracy", .object([("mase", .double(rounded(o.accuracy.mase))), ("mape", .double(rounded(o.accuracy.mape))),
-                                                               ("intervalCoverage", .double(rounded(o.accuracy.intervalCoverage))),
-                                                               ("window", .string("backtest: \(o.accuracy.origins) inner day-ahead origins of the last fit"))])))
+                    accuracy += [("mape", .double(rounded(o.accuracy.mape))), ("intervalCoverage", .double(rounded(o.accuracy.intervalCoverage))),
+                                 ("window", .string("backtest: \(o.accuracy.origins) inner origins of the last fit, replayed in time order"))]
                 }
+                if let l = live[zone.name] { accuracy.append(("live", l.json)) }
+                entry.append(("forecastAccuracy", .object(accuracy)))
                 entry.append(("model", .string(o.model)))
+            } else if let l = live[zone.name] {
+                // No forecast now (history unreadable, say): the live record is still kept.
+                entry.append(("forecastAccuracy", .object([("live", l.json)])))
             }
             entry.append(("requiredReplicas", .int(zone.required)))
             entry.append(("allocatedReplicas", .int(zone.allocated)))
@@ -475,6 +482,12 @@ public struct ZonePlanReconciler: Sendable {
             guard case .object(let fields) = item else { return item }
             return .object(fields.filter { $0.0 != "stabilization" })
         })
+    }
+
+    /// A zone's live forecast record as the plan's status carries it.
+    static func liveRecord(in status: JSONValue?, zone: String) -> LiveAccuracy? {
+        guard case .array(let zones)? = status?["zones"] else { return nil }
+        return zones.first { $0["name"]?.stringValue == zone }.flatMap { LiveAccuracy(json: $0["forecastAccuracy"]?["live"]) }
     }
 
     /// The memory a plan's status carries, for a process that has none (it restarted, or just

@@ -110,24 +110,39 @@ import Testing
 
     @Test func liveAccuracyComparesObservationsWithTheForecastMadeBeforeThem() async {
         let forecasts = ZoneForecasts(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")))
-        let f = Forecast(times: [1200, 1500, 1800, 2100], mean: [100, 100, 100, 100], quantiles: [0.9: [120, 120, 120, 120]], model: "m", weights: [:],
+        let f = Forecast(times: [1200, 1500, 1800, 2100], mean: [100, 100, 100, 100],
+                         quantiles: [0.9: [120, 120, 120, 120], 0.05: [95, 95, 95, 95], 0.95: [125, 125, 125, 125]], model: "m", weights: [:],
                          accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)
         let fit = FittedForecast(fingerprint: "x", fittedAt: Date(timeIntervalSince1970: 900), forecast: f, fitSeconds: 0, historyEnd: 900,
                                  history: TimeSeries(times: [], values: []))
         // 600 and 900 are in-sample (not counted); 1200…2100 are checked against the forecast.
         let observed = TimeSeries(times: [600, 900, 1200, 1500, 1800, 2100], values: [1, 1, 100, 110, 90, 150])
-        await forecasts.record("p/z", fit, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 2200))
-        let live = await forecasts.liveAccuracy("p/z")
-        #expect(live?.points == 4)
-        #expect(live.map { abs($0.mape - (0 + 10.0 / 110 + 10.0 / 90 + 50.0 / 150) / 4) < 1e-9 } == true)
-        #expect(live?.quantileCoverage == 0.75, "150 is above the quantile 120")
-        // A later fit does not rewrite what the earlier one was judged on.
+        await forecasts.record("p/z", fit, series: observed, quantile: 0.9)
+        let live = await forecasts.liveAccuracy("p/z")!
+        #expect(live.observations == 4 && live.through == 2100)
+        // Faded by a day's half-life: the observation at 1200 weighs 2^(-900/86400) of the one at 2100.
+        let w = [1200.0, 1500, 1800, 2100].map { pow(2, -(2100 - $0) / 86400) }
+        #expect(abs(live.weight - w.reduce(0, +)) < 1e-9)
+        #expect(abs(live.mape - (w[0] * 0 + w[1] * 10 / 110 + w[2] * 10 / 90 + w[3] * 50 / 150) / w.reduce(0, +)) < 1e-9)
+        #expect(abs(live.quantileCoverage - (w[0] + w[1] + w[2]) / w.reduce(0, +)) < 1e-9, "150 is above the quantile 120")
+        #expect(abs(live.intervalCoverage - (w[0] + w[1]) / w.reduce(0, +)) < 1e-9, "90 is below 95 and 150 above 125")
+        // A later fit does not judge again what the earlier one was judged on.
         var later = fit
         later.forecast.mean = [0, 0, 0, 0]
-        await forecasts.record("p/z", later, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 2200))
+        await forecasts.record("p/z", later, series: observed, quantile: 0.9)
         #expect(await forecasts.liveAccuracy("p/z") == live)
-        // Observations older than the window leave it.
-        await forecasts.record("p/z", fit, series: observed, quantile: 0.9, now: Date(timeIntervalSince1970: 1501 + 86400))
-        #expect(await forecasts.liveAccuracy("p/z")?.points == 2)
+        // The record survives a round trip through status, and a malformed one is refused.
+        #expect(LiveAccuracy(json: try? JSONDecoder().decode(JSONValue.self, from: live.json.serialized())) == live)
+        #expect(LiveAccuracy(json: .object([("observations", .int(3)), ("through", .int(5))])) == nil)
+        var tooMany = live
+        tooMany.inside = live.weight + 1
+        #expect(LiveAccuracy(json: tooMany.json) == nil, "more inside the interval than observed")
+        // A process that restarts is handed the record from status and goes on from it.
+        let restarted = ZoneForecasts(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")))
+        var zone = ZonePlan.Zone()
+        zone.name = "z"
+        _ = await restarted.forecast(planUID: "p", plan: ZonePlan.Spec(), zone: zone, input: .none, leadSeconds: 0,
+                                     now: Date(timeIntervalSince1970: 2200), restored: live)
+        #expect(await restarted.liveAccuracy("p/z") == live)
     }
 }

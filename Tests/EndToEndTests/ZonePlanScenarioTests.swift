@@ -372,6 +372,50 @@ extension EndToEnd {
         }
     }
 
+    /// The live forecast record (observations against the forecast made before them) is kept in
+    /// status: a controller that replaces a stopped one carries it on instead of starting afresh.
+    @Test func aRestartedControllerCarriesTheLiveForecastRecordOn() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zl")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try bed.startController()
+        // History ending 65 minutes ago; the controller fits on it.
+        let end = ((Date().timeIntervalSince1970 - 3900) / 300).rounded(.down) * 300
+        var csv = risingTraceCSV(now: Date(timeIntervalSince1970: end), days: 15, base: 300, amplitude: 0, peakAhead: 0, noiseSeed: 5)
+        func append(_ steps: ClosedRange<Int>) { for k in steps { csv += "\n\(Int64(end) + Int64(300 * k)),\(300 + (k % 3) * 5)" } }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: deploymentYAML("web", ns: ns, labels: "{tier: web}", replicas: 2))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": csv]))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: plan(run, ns: ns, mode: "DryRun"))
+        _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.window").hasPrefix("backtest") ? true : nil
+        }
+        // The next hour arrives: twelve observations after the fit.
+        append(1...12)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": csv]))
+        _ = try await Cluster.eventually(timeout: 120) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.live.observations") == "12" ? true : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.window").hasPrefix("live: 12 observations"))
+        let coverage = Double(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.intervalCoverage")) ?? -1
+        #expect(coverage >= 0 && coverage <= 1, "share inside the 90 % interval: \(coverage)")
+        let fitBefore = try jsonpath("zoneplan", run, ".status.lastForecastTime")
+
+        // Another controller takes over: it fits afresh and goes on from the record in status.
+        bed.controller?.stop()
+        try bed.startController()
+        _ = try await Cluster.eventually(timeout: 120) { () throws -> Bool? in
+            let fit = try jsonpath("zoneplan", run, ".status.lastForecastTime")
+            return !fit.isEmpty && fit != fitBefore ? true : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.live.observations") == "12", "the record survived the restart")
+        append(13...15)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": csv]))
+        _ = try await Cluster.eventually(timeout: 120) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.live.observations") == "15" ? true : nil
+        }
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.window").hasPrefix("live: 15 observations"))
+    }
+
     /// A real Prometheus as the history source, with a backend zone that follows the frontend's
     /// load: both are raised ahead of the frontend's coming peak.
     @Test(.enabled(if: PrometheusFixture.available, "needs prometheus and promtool"))
