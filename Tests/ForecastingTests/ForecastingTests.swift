@@ -12,7 +12,7 @@ func synthetic(days: Int, step: Int64 = 1800, _ f: (Int) -> Double) -> TimeSerie
 
 func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 48) / 48) }
 
-@Suite struct ForecastAccuracyOnKnownSeries {
+@Suite(.offThePool) struct ForecastAccuracyOnKnownSeries {
     @Test func pureSineIsForecastAlmostExactly() throws {
         let series = synthetic(days: 28) { 100 + 30 * sin(2 * Double.pi * Double($0) / 48) }
         let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
@@ -103,7 +103,7 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
     }
 }
 
-@Suite struct MessyInput {
+@Suite(.offThePool) struct MessyInput {
     @Test func aStrayTimestampYearsAwayIsNamedNotExpandedIntoAGrid() throws {
         // Two weeks of half-hours and one row whose year is wrong (2926): a grid up to it would
         // hold 16 million steps. It is refused at once, naming the span.
@@ -209,7 +209,7 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
     }
 }
 
-@Suite struct BacktestProtocolTests {
+@Suite(.offThePool) struct BacktestProtocolTests {
     static let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Data").path
 
     @Test func seasonalNaiveOnTaylorMatchesTheReferenceScore() throws {
@@ -257,7 +257,7 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
     }
 }
 
-@Suite struct DecompositionAndCalibration {
+@Suite(.offThePool) struct DecompositionAndCalibration {
     @Test func selectionAndMergeAgreeWithSorting() {
         var generator = SplitMix(seed: 7)
         for count in [1, 2, 3, 10, 101, 1000] {

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Mutated histories (bytes flipped, lines cut, duplicated or swapped, text truncated) must give
 /// a forecast or an error that names the problem: never a crash, a hang or a non-finite value.
-@Suite struct HistoryFuzzTests {
+@Suite(.offThePool) struct HistoryFuzzTests {
     static let seed: String = {
         // Four weeks of a half-hourly daily and weekly rhythm, as CSV.
         var lines = ["timestamp,value"]

@@ -5,7 +5,7 @@ import TestSupport
 
 /// The calibration on errors made up to show one behaviour each: 14 days of inner origins every 3
 /// steps, a day (24 steps) ahead, base offsets ±1.645 (a unit normal's 5 % and 95 %).
-@Suite struct IntervalCalibrationTests {
+@Suite(.offThePool) struct IntervalCalibrationTests {
     static let horizon = 24
     static let origins = Array(stride(from: 0, to: 13 * 24, by: 3))
 
@@ -63,7 +63,7 @@ import TestSupport
 }
 
 /// The shipped protocol's headline scores (benchmarks/forecast.md): a change that loses them fails.
-@Suite struct HeadlineScores {
+@Suite(.offThePool) struct HeadlineScores {
     static let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Data").path
 
     @Test(arguments: [("taylor.csv", "2000-06-05 00:00", 0.150), ("bank_calls.csv", "2003-07-08 07:00", 0.770)])

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Forecasting
 
-@Suite struct WorkSharingTests {
+@Suite(.offThePool) struct WorkSharingTests {
     /// Records which (job, iteration) pairs ran, and on how many distinct threads.
     final class Ledger: @unchecked Sendable {
         private let lock = NSLock()

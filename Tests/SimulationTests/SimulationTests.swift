@@ -2,6 +2,7 @@ import Forecasting
 import Foundation
 @testable import Simulation
 import Testing
+import TestSupport
 
 /// A scenario of one zone over a flat or stepped trace, written inline (traces supplied in memory).
 func scenario(_ yaml: String, trace: TimeSeries) throws -> Scenario {
@@ -55,7 +56,7 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     }
 }
 
-@Suite struct ReplayAccountingTests {
+@Suite(.offThePool) struct ReplayAccountingTests {
     /// One node, one replica, a constant load of half what it serves: nothing unserved; node and
     /// replica hours are the replay's length (static keeps one of each).
     @Test func aConstantLoadOnOneNode() throws {
@@ -112,7 +113,7 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     }
 }
 
-@Suite struct ScenarioErrorTests {
+@Suite(.offThePool) struct ScenarioErrorTests {
     func problem(_ yaml: String, trace: TimeSeries = minutes(days: 3) { _ in 1 }) -> String {
         do { _ = try scenario(yaml, trace: trace); return "" } catch { return "\(error)" }
     }
