@@ -11,9 +11,9 @@ import Foundation
 ///
 /// Two things are learned per series and per bound, never fixed by one data set:
 /// - **the half-life**, from one horizon doubling to the inner span or none, chosen by replaying
-///   the calibration in time order over the inner origins (each origin judged with a base and
-///   factors built only from errors already observed at its time) and keeping the half-life whose
-///   replay scores best on the bound's pinball loss;
+///   the calibration in time order over the inner origins (each origin judged with factors built
+///   only from errors already observed at its time; the base gives only the shape across leads)
+///   and keeping the half-life whose replay scores best on the bound's pinball loss;
 /// - **the quantile level**, by adaptive conformal inference during that replay: once an origin's
 ///   horizon has passed, the level moves by `rate × (5 % − the share of that origin's errors the
 ///   bound missed)`, so a calibration that keeps missing more than its share asks for more.
