@@ -39,6 +39,8 @@ public struct Forecast: Sendable {
     /// Repairs and fallbacks, in words.
     public var notes: [String]
     public var step: Int64
+    /// How to move this forecast along as observations arrive, without a fit (nil: it cannot be).
+    public var updater: ForecastUpdater?
 
     public init(times: [Int64], mean: [Double], quantiles: [Double: [Double]], model: String, weights: [String: Double],
                 parameters: [String: [String: Double]] = [:], accuracy: Accuracy, notes: [String], step: Int64) {
@@ -245,17 +247,12 @@ public struct Forecaster: Sendable {
         let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
                                          intervalCoverage: calibration.coverage, origins: origins.count)
 
+        // What an update between fits needs: each chosen model's state and weight, and each
+        // quantile's offset from the mean at each lead, as calibrated here.
+        let offsets = quantiles.mapValues { q in (0..<horizon).map { q[$0] - mean[$0] } }
         // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
-        let futureHoliday = futureTimes.map { holidayDays.contains($0.floorDiv(86400)) }
-        if futureHoliday.contains(true) {
-            let profile = holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
-            for h in 0..<horizon where futureHoliday[h] {
-                let slot = Int((futureTimes[h] - futureTimes[h].floorDiv(86400) * 86400) / cal.step)
-                guard let value = profile.values[slot] else { continue }
-                let shift = value - mean[h]
-                mean[h] = value
-                for q in levels { quantiles[q]![h] += shift }
-            }
+        let profile = holidayDays.isEmpty ? nil : holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
+        if let profile, Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step, mean: &mean, quantiles: &quantiles) {
             notes.append(profile.note)
         }
         let spikes = runs[chosen.indices[0]].spikesDampened
@@ -265,7 +262,27 @@ public struct Forecaster: Sendable {
         for (j, i) in chosen.indices.enumerated() { weights[runs[i].name] = chosen.weights[j] }
         var result = Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: name, weights: weights, accuracy: accuracy, notes: notes, step: cal.step)
         for i in chosen.indices { result.parameters[runs[i].name] = runs[i].parameters }
+        let states = chosen.indices.compactMap { runs[$0].state }
+        if states.count == chosen.indices.count {
+            result.updater = ForecastUpdater(states: states, weights: chosen.weights, offsets: offsets, calendar: cal, next: n, horizon: horizon,
+                                             holidayDays: holidayDays, holidayProfile: profile?.values ?? [:], fitNotes: notes, fitEnd: n)
+        }
         return result
+    }
+
+    /// Replaces the forecast on future holidays by the holiday profile (values per slot of the
+    /// day), moving every quantile with the mean; true when any step was a holiday.
+    static func applyHolidays(_ profile: [Int: Double], times: [Int64], holidayDays: Set<Int64>, step: Int64,
+                              mean: inout [Double], quantiles: inout [Double: [Double]]) -> Bool {
+        var any = false
+        for (h, time) in times.enumerated() where holidayDays.contains(time.floorDiv(86400)) {
+            any = true
+            guard let value = profile[Int((time - time.floorDiv(86400) * 86400) / step)] else { continue }
+            let shift = value - mean[h]
+            mean[h] = value
+            for q in quantiles.keys { quantiles[q]![h] += shift }
+        }
+        return any
     }
 
     /// Values per slot of the day for a holiday: the mean of past holidays, else of the quietest weekday.

@@ -34,6 +34,25 @@ public struct ModelRun: Sendable {
     public var parameters: [String: Double]
     /// Spikes the filter dampened (observations far outside the recent error scale).
     public var spikesDampened: Int
+    /// The fitted model at the end of `y`, ready to take later observations (nil: the model
+    /// cannot be updated, and a forecast that uses it is only refitted).
+    public var state: (any ModelState)?
+}
+
+/// A fitted model as it stands after the last observation it took: it takes later observations
+/// with its fitted parameters unchanged and forecasts from wherever it has got to. `final` of a
+/// run is this state's forecast, so an update with no new observation changes nothing.
+///
+/// This is the per-step half of incremental forecasting: a fit chooses models and parameters
+/// (milliseconds to seconds), an update moves their states along (a few operations per step).
+/// The engine's inner origins forecast the same way, from states filtered up to each origin with
+/// the parameters fixed, so the intervals learned at a fit hold for its updates.
+public protocol ModelState: Sendable {
+    /// The next step's observation; `excluded` (a holiday, or a step with no data, whose value is
+    /// then the forecast's own) must not move the model.
+    mutating func observe(_ value: Double, excluded: Bool)
+    /// `horizon` steps from the step after the last observation taken.
+    func forecast(horizon: Int) -> [Double]
 }
 
 /// A forecasting model. Implementations are pure and cheap to construct.
@@ -59,9 +78,25 @@ public struct SeasonalNaive: ForecastModel {
             guard o >= p else { return nil }
             return (0..<input.horizon).map { h in input.y[o - p + (h % p)] }
         }
-        guard let final = forecast(from: input.y.count) else { return nil }
+        guard input.y.count >= p else { return nil }
+        let state = State(lastCycle: Array(input.y.suffix(p)), oldest: 0)
         let origins = input.origins.map { forecast(from: $0) ?? [Double](repeating: input.y[max($0 - 1, 0)], count: input.horizon) }
-        return ModelRun(name: name, originForecasts: origins, final: final, parameters: ["period": Double(p)], spikesDampened: 0)
+        return ModelRun(name: name, originForecasts: origins, final: state.forecast(horizon: input.horizon), parameters: ["period": Double(p)],
+                        spikesDampened: 0, state: state)
+    }
+
+    /// The last cycle, as a ring whose oldest value is at `oldest`.
+    struct State: ModelState {
+        var lastCycle: [Double]
+        var oldest: Int
+        mutating func observe(_ value: Double, excluded: Bool) {
+            lastCycle[oldest] = value
+            oldest = (oldest + 1) % lastCycle.count
+        }
+        func forecast(horizon: Int) -> [Double] {
+            let p = lastCycle.count
+            return (0..<horizon).map { lastCycle[(oldest + $0 % p) % p] }
+        }
     }
 }
 
@@ -240,10 +275,33 @@ public struct MultiSeasonalHoltWinters: ForecastModel {
             originForecasts.append(forecast(s, from: t, horizon: input.horizon, seasons: seasons, phi: p.phi))
         }
         guard originForecasts.count == input.origins.count else { return nil }
-        let final = forecast(state, from: y.count, horizon: input.horizon, seasons: seasons, phi: p.phi)
+        let fitted = Fitted(model: self, seasons: seasons, parameters: p, state: state, t: y.count)
         var parameters: [String: Double] = ["alpha": p.alpha, "phi": p.phi]
         for i in 0..<k { parameters["gamma\(seasons[i])"] = p.gammas[i] }
-        return ModelRun(name: name, originForecasts: originForecasts, final: final, parameters: parameters, spikesDampened: spikes)
+        return ModelRun(name: name, originForecasts: originForecasts, final: fitted.forecast(horizon: input.horizon), parameters: parameters,
+                        spikesDampened: spikes, state: fitted)
+    }
+
+    /// The filter's state after step `t − 1`, with its fitted parameters.
+    struct Fitted: ModelState {
+        let model: MultiSeasonalHoltWinters
+        let seasons: [Int]
+        let parameters: Parameters
+        var state: State
+        var t: Int
+
+        /// One step of the same filter the fit ran: its seasonal states are turned so that step
+        /// `t`'s phase comes first (the filter starts every season at phase 0), then back.
+        mutating func observe(_ value: Double, excluded: Bool) {
+            var turned = state
+            for (i, p) in seasons.enumerated() { turned.seasonals[i] = (0..<p).map { state.seasonals[i][(t + $0) % p] } }
+            _ = model.filter([value], excluded: [excluded], seasons: seasons, parameters: parameters, end: 1, scoreFrom: 1, state: &turned)
+            for (i, p) in seasons.enumerated() { turned.seasonals[i] = (0..<p).map { turned.seasonals[i][($0 - t % p + p) % p] } }
+            state = turned
+            t += 1
+        }
+
+        func forecast(horizon: Int) -> [Double] { model.forecast(state, from: t, horizon: horizon, seasons: seasons, phi: parameters.phi) }
     }
 }
 
@@ -488,13 +546,15 @@ public struct SeasonalDecomposition: ForecastModel {
         }
         // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
         // `seasonalParts` holds, for each of its origins in turn, the components' values over the horizon.
-        struct Segment { var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double] }
+        // `lastCycles` holds each component's last cycle (what it repeats beyond `end`).
+        struct Segment { var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double]; var lastCycles: [[Double]] }
         @Sendable func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
             let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
             var parts: [Double] = []
             parts.reserveCapacity(origins.count * horizon)
             for o in origins { for h in 0..<horizon { parts.append(seasonal(c, end, o + h)) } }
-            return Segment(origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) }, seasonalParts: parts)
+            return Segment(origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) }, seasonalParts: parts,
+                           lastCycles: seasons.enumerated().map { i, p in Array(c[i][(end - p)..<end]) })
         }
         // Forecasts from the segment's origins: the level by simple exponential smoothing of the
         // adjusted series up to each origin, plus the last step's deviation from it fading by φ
@@ -550,11 +610,50 @@ public struct SeasonalDecomposition: ForecastModel {
         guard let chosen = best else { return nil }
         var originForecasts: [[Double]] = []
         for s in segments { forecasts(s, alpha: chosen.alpha, phis: [chosen.phi]) { _, _, f in originForecasts.append(f) } }
-        var final: [Double] = []
-        forecasts(finalSegment, alpha: chosen.alpha, phis: [chosen.phi]) { _, _, f in final = f }
         guard originForecasts.count == input.origins.count else { return nil }
-        return ModelRun(name: name, originForecasts: originForecasts, final: final,
-                        parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0)
+        // The final forecast is its state's: the level smoothed over the whole adjusted series,
+        // as `forecasts` smooths it up to an origin.
+        var state = Fitted(seasons: seasons, lastCycles: finalSegment.lastCycles, end: y.count, t: y.count, alpha: chosen.alpha, phi: chosen.phi,
+                           level: finalSegment.adjusted[0], lastAdjusted: finalSegment.adjusted[y.count - 1])
+        for t in 1..<y.count where !input.excluded[t] { state.level += chosen.alpha * (finalSegment.adjusted[t] - state.level) }
+        return ModelRun(name: name, originForecasts: originForecasts, final: state.forecast(horizon: horizon),
+                        parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0, state: state)
+    }
+
+    /// The components' last cycles as a fit decomposed them, and the level of the adjusted series
+    /// after step `t − 1`. An update moves the level and the deviation only; the components are
+    /// estimated again at the next fit (as the inner origins refresh them once a cycle).
+    struct Fitted: ModelState {
+        let seasons: [Int]
+        let lastCycles: [[Double]]
+        /// The end of the decomposed history: `lastCycles[i][j]` is component i at `end − p + j`.
+        let end: Int
+        var t: Int
+        let alpha: Double, phi: Double
+        var level: Double
+        var lastAdjusted: Double
+
+        func seasonal(_ u: Int) -> Double {
+            var s = 0.0
+            for (i, p) in seasons.enumerated() { s += lastCycles[i][(u - end) % p] }
+            return s
+        }
+
+        mutating func observe(_ value: Double, excluded: Bool) {
+            let adjusted = value - seasonal(t)
+            if !excluded { level += alpha * (adjusted - level) }
+            lastAdjusted = adjusted
+            t += 1
+        }
+
+        func forecast(horizon: Int) -> [Double] {
+            let deviation = lastAdjusted - level
+            var fade = phi
+            return (0..<horizon).map { h in
+                defer { fade *= phi }
+                return level + fade * deviation + seasonal(t + h)
+            }
+        }
     }
 
     /// The summed absolute errors, over every segment's origins and the whole horizon, of the
@@ -635,14 +734,42 @@ public struct SeasonalAutoregression: ForecastModel {
             x[lags.count] = 1
             return d[t]
         }) else { return nil }
+        func state(at o: Int) -> Fitted {
+            Fitted(coefficients: b, lags: lags, longest: longest, differences: Array(d[(o - maxLag)..<o]), values: Array(y[(o - longest)..<o]))
+        }
         func forecast(from o: Int) -> [Double] {
             guard o >= first else { return (0..<input.horizon).map { y[max(o - longest, 0) + $0 % longest] } }
-            var dd = Array(d[(o - maxLag)..<o])
-            var yy = Array(y[(o - longest)..<o])
-            var out = [Double](repeating: 0, count: input.horizon)
-            for h in 0..<input.horizon {
-                var v = b[lags.count]
-                for (i, l) in lags.enumerated() { v += b[i] * dd[dd.count - l] }
+            return state(at: o).forecast(horizon: input.horizon)
+        }
+        let final = state(at: y.count)
+        return ModelRun(name: name, originForecasts: input.origins.map(forecast), final: final.forecast(horizon: input.horizon),
+                        parameters: Dictionary(uniqueKeysWithValues: lags.enumerated().map { ("lag\($1)", b[$0]) }), spikesDampened: 0, state: final)
+    }
+
+    /// The fitted coefficients (one per lag, then the constant) and the recent past they read:
+    /// the last `maxLag` seasonal differences and the last `longest` values, oldest first.
+    struct Fitted: ModelState {
+        let coefficients: [Double]
+        let lags: [Int]
+        let longest: Int
+        var differences: [Double]
+        var values: [Double]
+
+        mutating func observe(_ value: Double, excluded: Bool) {
+            differences.append(value - values[values.count - longest])
+            values.append(value)
+            // Only the ends are read: trim once the arrays have doubled.
+            if values.count >= 2 * longest { values.removeFirst(values.count - longest) }
+            let maxLag = lags.max() ?? 1
+            if differences.count >= 2 * maxLag { differences.removeFirst(differences.count - maxLag) }
+        }
+
+        func forecast(horizon: Int) -> [Double] {
+            var dd = differences, yy = values
+            var out = [Double](repeating: 0, count: horizon)
+            for h in 0..<horizon {
+                var v = coefficients[lags.count]
+                for (i, l) in lags.enumerated() { v += coefficients[i] * dd[dd.count - l] }
                 dd.append(v)
                 let value = yy[yy.count - longest] + v
                 yy.append(value)
@@ -650,7 +777,5 @@ public struct SeasonalAutoregression: ForecastModel {
             }
             return out
         }
-        return ModelRun(name: name, originForecasts: input.origins.map(forecast), final: forecast(from: y.count),
-                        parameters: Dictionary(uniqueKeysWithValues: lags.enumerated().map { ("lag\($1)", b[$0]) }), spikesDampened: 0)
     }
 }

@@ -48,6 +48,9 @@ public struct ZonePlan: KubernetesResource {
         public var history: String?
         public var horizon: String?
         public var step: String?
+        /// How often the models are chosen and fitted again; every step in between, new
+        /// observations update the forecast. Default: the shortest seasonality.
+        public var refitEvery: String?
         public var seasonalities: [String]?
         public var quantile: Double?
         public var holidays: [String]?

@@ -66,6 +66,10 @@ extension ZonePlan.Spec {
             checkDuration(fc.history, "spec.forecast.history", into: &p)
             checkDuration(fc.horizon, "spec.forecast.horizon", into: &p)
             checkDuration(fc.step, "spec.forecast.step", into: &p)
+            checkDuration(fc.refitEvery, "spec.forecast.refitEvery", into: &p)
+            if let every = fc.refitEvery.flatMap(DurationParser.seconds), every < (fc.step.flatMap(DurationParser.seconds) ?? 300) {
+                p.append(SpecProblem("spec.forecast.refitEvery", "\(fc.refitEvery!) is shorter than the step \(fc.step ?? "5m"): the forecast is updated every step anyway"))
+            }
             for (i, s) in (fc.seasonalities ?? []).enumerated() { checkDuration(s, "spec.forecast.seasonalities[\(i)]", into: &p) }
             for (i, d) in (fc.holidays ?? []).enumerated() where TimestampParser.parse(d) == nil {
                 p.append(SpecProblem("spec.forecast.holidays[\(i)]", "\"\(d)\" is not a date (YYYY-MM-DD)"))

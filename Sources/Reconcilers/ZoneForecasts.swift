@@ -8,13 +8,17 @@ import KubernetesCore
 /// A zone's history and forecast as the reconciler keeps them between reconciles.
 struct FittedForecast: Sendable {
     var fingerprint: String
-    var fittedAt: Date
+    /// When it was fitted, seconds since the epoch.
+    var fittedAt: Int64
+    /// The forecast as the last fit made it, moved along by the observations since.
     var forecast: Forecast
     var fitSeconds: Double
-    /// The last time of the history it was fitted on: later observations are out of sample.
+    /// The last time of the history it was fitted on.
     var historyEnd: Int64
     /// The full history it was fitted on.
     var history: TimeSeries
+    /// The newest observation the forecast has taken: later ones are out of sample.
+    var observedThrough: Int64 { forecast.updater?.observedThrough ?? historyEnd }
 }
 
 /// How a zone's forecasts have done against what was then observed: each observation after a fit,
@@ -75,9 +79,9 @@ public struct LiveAccuracy: Sendable, Equatable {
 
 /// Loads each zone's history from the plan's source and keeps one fitted forecast per zone.
 ///
-/// A zone's model is refitted at most once per `step` (or when anything the fit depends on
-/// changes: source, query, seasons, quantile, holidays); between fits the last forecast is reused
-/// and only the observed load is read again, so a burst of events costs no fitting. Fitting runs
+/// A zone's model is fitted once per `refitEvery` (or when anything the fit depends on changes:
+/// source, query, seasons, quantile, holidays); between fits only the recent load is read, and its
+/// new observations move the forecast along, so a burst of events costs no fitting. Fitting runs
 /// on a thread of its own, never on Swift's cooperative pool, so reconciles of other objects (and
 /// the leader's Lease renewals) go on while a zone is fitted.
 public actor ZoneForecasts {
@@ -89,7 +93,7 @@ public actor ZoneForecasts {
     /// Histories parsed from ConfigMaps, by source, resourceVersion and key.
     private var parsed: [String: TimeSeries] = [:]
     /// Followers' learned ratios, with the leader fit they were learned against.
-    private var ratios: [String: (leaderFit: Date, ratio: Double?)] = [:]
+    private var ratios: [String: (leaderFit: Int64, ratio: Double?)] = [:]
     let client: KubernetesClient
     let forecaster: Forecaster
 
@@ -177,47 +181,65 @@ public actor ZoneForecasts {
 
     /// `restored` is the zone's live record as the plan's status holds it, for a process that has
     /// none yet (it restarted, or another replica led before).
+    ///
+    /// A zone is fitted once per `refitEvery` (`ForecastCadence`), or when anything the fit
+    /// depends on changed; in between, only the recent past is read and its new observations move
+    /// the forecast along.
     public func forecast(planUID: String, plan: ZonePlan.Spec, zone: ZonePlan.Zone, input: HistoryInput, leadSeconds: Int64, now: Date,
                          restored: LiveAccuracy? = nil) async -> Result {
         let fc = plan.forecast ?? ZonePlan.Forecast()
-        let step = fc.step.flatMap(DurationParser.seconds) ?? 300
+        let cadence = ForecastCadence(fc, lead: leadSeconds)
+        let step = cadence.step
         let span = fc.history.flatMap(DurationParser.seconds) ?? 14 * 86400
-        let horizon = fc.horizon.flatMap(DurationParser.seconds) ?? 7200
-        let seasons = (fc.seasonalities ?? ["1d", "7d"]).compactMap(DurationParser.seconds)
-        let quantile = fc.quantile ?? 0.9
+        let quantile = cadence.quantiles[0]
+        let nowSeconds = Int64(now.timeIntervalSince1970)
         let key = "\(planUID)/\(zone.name ?? "")"
-        let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(seasons)|\(quantile)|\(fc.holidays ?? [])|\(span)|\(step)"
+        let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(cadence.seasons)|\(quantile)|\(cadence.holidays)|\(span)|\(step)|\(cadence.refitEvery)|\(cadence.reach)"
         if records[key] == nil, let restored { records[key] = restored }
         var result = Result(refitted: false)
+        var current = fitted[key].flatMap { $0.fingerprint == fingerprint && nowSeconds - $0.fittedAt < cadence.refitEvery ? $0 : nil }
         var series: TimeSeries
-        // Between fits only the recent past is read (the last hour, at least six steps); a fit
-        // reads the whole history span.
-        let current = fitted[key].flatMap { $0.fingerprint == fingerprint && now.timeIntervalSince($0.fittedAt) < Double(step) ? $0 : nil }
-        let readSpan = current == nil ? span : Self.recentSpan(step: step)
-        do { series = try await history(plan: plan, zone: zone, input: input, now: now, span: readSpan) } catch {
+        // Between fits only the recent past is read: the last hour (at least six steps), or back
+        // to the newest observation the forecast has taken. A fit reads the whole history span.
+        func read(_ current: FittedForecast?) async throws -> TimeSeries {
+            let readSpan = current.map { min(span, max(Self.recentSpan(step: step), nowSeconds - $0.observedThrough + step)) } ?? span
+            var series = try await history(plan: plan, zone: zone, input: input, now: now, span: readSpan)
+            if zip(series.times, series.times.dropFirst()).contains(where: { $0 > $1 }) {
+                let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
+                series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
+            }
+            return series
+        }
+        do { series = try await read(current) } catch {
             result.problem = "history: \(error)"
             result.forecast = fitted[key]?.forecast
-            result.fittedAt = fitted[key]?.fittedAt
+            result.fittedAt = fitted[key].map { Date(timeIntervalSince1970: Double($0.fittedAt)) }
             return result
-        }
-        if zip(series.times, series.times.dropFirst()).contains(where: { $0 > $1 }) {
-            let order = series.times.indices.sorted { series.times[$0] < series.times[$1] }
-            series = TimeSeries(times: order.map { series.times[$0] }, values: order.map { series.values[$0] })
         }
         (result.observedAt, result.observedLoad) = Self.latestObservation(series, now: now, step: step)
         if let previous = fitted[key] { record(key, previous, series: series, quantile: quantile) }
         result.live = liveAccuracy(key)
-        if let current {
-            result.forecast = current.forecast
-            result.fittedAt = current.fittedAt
-            return result
+        if let c = current {
+            if let moved = cadence.advance(c.forecast, fittedAt: c.fittedAt, now: nowSeconds, recent: series) {
+                fitted[key]?.forecast = moved
+                result.forecast = moved
+                result.fittedAt = Date(timeIntervalSince1970: Double(c.fittedAt))
+                return result
+            }
+            // It cannot be moved that far: fit again, on the whole span.
+            current = nil
+            do { series = try await read(nil) } catch {
+                result.problem = "history: \(error)"
+                result.forecast = c.forecast
+                result.fittedAt = Date(timeIntervalSince1970: Double(c.fittedAt))
+                return result
+            }
         }
         // Fit on the last `history` of it, far enough ahead to cover the lead window from now.
-        let end = series.times.last ?? Int64(now.timeIntervalSince1970)
+        let end = series.times.last ?? nowSeconds
         let first = series.times.firstIndex { $0 > end - span } ?? 0
         let trimmed = TimeSeries(times: Array(series.times[first...]), values: Array(series.values[first...]))
-        let ahead = max(0, Int64(now.timeIntervalSince1970) - end) + horizon + leadSeconds
-        let request = ForecastRequest(seasons: seasons, horizon: (ahead + step - 1) / step * step, quantiles: [quantile], holidays: fc.holidays ?? [])
+        let request = cadence.request(historyEnd: end, now: nowSeconds)
         let forecaster = self.forecaster
         let started = DispatchTime.now().uptimeNanoseconds
         let outcome: Swift.Result<Forecast, Error> = await withCheckedContinuation { c in
@@ -231,16 +253,16 @@ public actor ZoneForecasts {
             if let bad = f.mean.firstIndex(where: { !$0.isFinite }) {
                 result.problem = "the forecast has a non-finite value at step \(bad)"
             } else {
-                fitted[key] = FittedForecast(fingerprint: fingerprint, fittedAt: now, forecast: f, fitSeconds: seconds, historyEnd: end, history: trimmed)
+                fitted[key] = FittedForecast(fingerprint: fingerprint, fittedAt: nowSeconds, forecast: f, fitSeconds: seconds, historyEnd: end, history: trimmed)
                 result.forecast = f
-                result.fittedAt = now
+                result.fittedAt = Date(timeIntervalSince1970: Double(nowSeconds))
                 result.refitted = true
                 result.fitSeconds = seconds
             }
         case .failure(let e):
             result.problem = "forecast: \(e)"
             result.forecast = fitted[key]?.forecast
-            result.fittedAt = fitted[key]?.fittedAt
+            result.fittedAt = fitted[key].map { Date(timeIntervalSince1970: Double($0.fittedAt)) }
         }
         return result
     }
@@ -298,7 +320,7 @@ public actor ZoneForecasts {
         let f = fit.forecast
         let path = f.quantile(quantile) ?? f.mean, lower = f.quantile(0.05) ?? f.mean, upper = f.quantile(0.95) ?? f.mean
         var record = records[key] ?? LiveAccuracy()
-        let after = max(fit.historyEnd, record.through)
+        let after = max(fit.observedThrough, record.through)
         for (t, v) in zip(series.times, series.values) where t > after && v.isFinite {
             guard let i = index[t] else { continue }
             record.add(time: t, observed: v, mean: f.mean[i], lower: lower[i], upper: upper[i], quantile: path[i])

@@ -15,6 +15,9 @@ public struct ZoneOutlook: Sendable, Equatable {
     /// The engine's own backtest of this fit: MASE, MAPE, coverage of its 90 % interval.
     public var accuracy: Forecast.Accuracy
     public var fittedAt: Date
+    /// The newest observation the forecast has taken (its fit's, or an update's since); nil when
+    /// the forecast is not moved between fits.
+    public var updatedThrough: Date?
     public init(peakQuantile: Double, peakMean: Double, peakAt: Date, model: String, accuracy: Forecast.Accuracy, fittedAt: Date) {
         self.peakQuantile = peakQuantile
         self.peakMean = peakMean
@@ -269,8 +272,10 @@ extension ZonePlanPlanner {
             if path[i].isFinite, best.map({ path[i] > path[$0] }) ?? true { best = i }
         }
         guard let i = best else { return nil }
-        return ZoneOutlook(peakQuantile: path[i], peakMean: forecast.mean[i], peakAt: Date(timeIntervalSince1970: Double(forecast.times[i])),
-                           model: forecast.model, accuracy: forecast.accuracy, fittedAt: fittedAt)
+        var outlook = ZoneOutlook(peakQuantile: path[i], peakMean: forecast.mean[i], peakAt: Date(timeIntervalSince1970: Double(forecast.times[i])),
+                                  model: forecast.model, accuracy: forecast.accuracy, fittedAt: fittedAt)
+        outlook.updatedThrough = forecast.updater.map { Date(timeIntervalSince1970: Double($0.observedThrough)) }
+        return outlook
     }
 }
 

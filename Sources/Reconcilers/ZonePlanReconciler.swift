@@ -211,8 +211,10 @@ public struct ZonePlanReconciler: Sendable {
             var entry: [(String, JSONValue)] = [("name", .string(zone.name))]
             if let o = snap.observedLoad { entry.append(("observedLoad", .double(rounded(o)))) }
             if let o = snap.outlook {
-                entry.append(("predictedLoad", .object([("mean", .double(rounded(o.peakMean))), ("quantile", .double(rounded(o.peakQuantile))),
-                                                       ("peakAt", .string(Timestamp.format(o.peakAt)))])))
+                var predicted: [(String, JSONValue)] = [("mean", .double(rounded(o.peakMean))), ("quantile", .double(rounded(o.peakQuantile))),
+                                                        ("peakAt", .string(Timestamp.format(o.peakAt)))]
+                if let through = o.updatedThrough { predicted.append(("updatedThrough", .string(Timestamp.format(through)))) }
+                entry.append(("predictedLoad", .object(predicted)))
                 // Live once a dozen observations have come after a fit; the engine's own backtest before.
                 // The live record rides along either way, so a restarted controller carries it on.
                 var accuracy: [(String, JSONValue)] = [("mase", .double(rounded(o.accuracy.mase)))]

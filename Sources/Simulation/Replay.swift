@@ -357,11 +357,13 @@ struct PredictiveAWSState {
     }
 }
 
-/// Foresight's side of a replay: the ZonePlan planner on each zone's forecast (refitted every
-/// `refitEvery`), and the UpdateWindow planner's order and times.
+/// Foresight's side of a replay: the ZonePlan planner on each zone's forecast (fitted every
+/// `refitEvery` and updated by each new observation in between, by `ForecastCadence` as the
+/// controller does), and the UpdateWindow planner's order and times.
 struct ForesightState {
     var forecasts: [Forecast?] = []
-    var fittedAt: Int64?
+    var fittedAt: [Int64?] = []
+    var cadences: [ForecastCadence] = []
     var memory: [String: ZoneMemory] = [:]
     var band = ForecastBand()
     var planner: ZonePlanPlanner?
@@ -383,29 +385,66 @@ struct ForesightState {
         return try! JSONDecoder().decode(ZonePlan.Spec.self, from: data)
     }
 
-    mutating func refit(_ s: Scenario, at t: Int64) {
-        fittedAt = t
+    /// The cadence of zone `z`'s forecast: the scenario's settings as a ZonePlan's.
+    static func cadence(_ s: Scenario, zone z: Int) -> ForecastCadence {
         let lead = Int64(s.pool.provisioningDelay + (s.zones.map(\.podStartDelay).max() ?? 0))
-        let request = ForecastRequest(seasons: s.seasons, horizon: s.refitEvery + s.horizon + lead, quantiles: s.zones.map(\.quantile))
-        forecasts = s.zones.map { z in
-            let from = z.load.index(atOrAfter: t - s.history), to = z.load.index(atOrAfter: t)
-            guard to - from >= 2 else { return nil }
+        return ForecastCadence(step: Scenario.typicalStep(s.zones[z].load), refitEvery: s.refitEvery, reach: s.horizon + lead,
+                               seasons: s.seasons, quantiles: [s.zones[z].quantile])
+    }
+
+    /// Each zone's forecast at `t` from the observations before it: moved along by the new ones,
+    /// or fitted again on the last `history` when the cadence says so.
+    mutating func advance(_ s: Scenario, at t: Int64) {
+        if forecasts.isEmpty {
+            forecasts = s.zones.map { _ in nil }
+            fittedAt = s.zones.map { _ in nil }
+            cadences = s.zones.indices.map { Self.cadence(s, zone: $0) }
+        }
+        var changed = false
+        for (i, z) in s.zones.enumerated() {
+            let cadence = cadences[i]
+            let to = z.load.index(atOrAfter: t)
+            if let f = forecasts[i], let at = fittedAt[i] {
+                let through = f.updater?.observedThrough ?? t
+                let recent = z.load.slice(min(z.load.index(atOrAfter: through + 1), to)..<to)
+                if let moved = cadence.advance(f, fittedAt: at, now: t, recent: recent) {
+                    if moved.times.first != f.times.first { forecasts[i] = moved; changed = true }
+                    continue
+                }
+            }
+            let from = z.load.index(atOrAfter: t - s.history)
+            fittedAt[i] = t
+            changed = true
+            guard to - from >= 2 else { forecasts[i] = nil; continue }
             // A history the engine cannot fit leaves the zone without a forecast: the planner
             // then sizes it to the observed load (Degraded), as the controller does.
-            return try? Forecaster(concurrent: false).forecast(z.load.slice(from..<to), request: request)
+            let history = z.load.slice(from..<to)
+            forecasts[i] = try? Forecaster(concurrent: false).forecast(history, request: cadence.request(historyEnd: history.times.last ?? t, now: t))
         }
-        // The band of the whole load: every zone's forecast summed at the times all of them give.
+        if changed { extendBand(s) }
+    }
+
+    /// The band of the whole load: every zone's forecast summed at the times all of them give.
+    /// Each new forecast replaces what the band held from its first time on, so past times keep
+    /// the newest forecast made before them.
+    mutating func extendBand(_ s: Scenario) {
         var sums: [Int64: (mean: Double, upper: Double, zones: Int)] = [:]
         for (z, forecast) in forecasts.enumerated() {
             guard let f = forecast else { continue }
             let q = f.quantile(s.zones[z].quantile) ?? f.mean
-            for (i, time) in f.times.enumerated() where time < t + s.refitEvery {
+            for (i, time) in f.times.enumerated() {
                 sums[time, default: (0, 0, 0)].mean += f.mean[i]
                 sums[time, default: (0, 0, 0)].upper += q[i]
                 sums[time, default: (0, 0, 0)].zones += 1
             }
         }
-        for time in sums.keys.sorted() where sums[time]!.zones == s.zones.count {
+        let times = sums.keys.filter { sums[$0]!.zones == s.zones.count }.sorted()
+        guard let first = times.first else { return }
+        let keep = band.times.firstIndex { $0 >= first } ?? band.times.count
+        band.times.removeSubrange(keep...)
+        band.mean.removeSubrange(keep...)
+        band.upper.removeSubrange(keep...)
+        for time in times {
             band.times.append(time)
             band.mean.append(sums[time]!.mean)
             band.upper.append(sums[time]!.upper)
@@ -413,13 +452,13 @@ struct ForesightState {
     }
 
     mutating func decide(scenario s: Scenario, cluster: VirtualCluster, regular: [Int], surge: [Int], loads: [Double], now t: Int64) -> Decision {
-        if fittedAt.map({ t - $0 >= s.refitEvery }) ?? true { refit(s, at: t) }
+        advance(s, at: t)
         let lead = s.pool.provisioningDelay + (s.zones.map(\.podStartDelay).max() ?? 0)
         let now = Date(timeIntervalSince1970: Double(t))
         let snapshots = s.zones.enumerated().map { i, z -> ZoneSnapshot in
             let outlook = forecasts[i].flatMap {
                 ZonePlanPlanner.outlook(of: $0, quantile: z.quantile, now: now, window: Double(s.horizon) + lead,
-                                        fittedAt: Date(timeIntervalSince1970: Double(fittedAt ?? t)))
+                                        fittedAt: Date(timeIntervalSince1970: Double(fittedAt[i] ?? t)))
             }
             let workload = ZoneWorkload(namespace: "sim", name: z.name, replicas: regular[i], surge: surge[i],
                                         perPod: Resources(cpuMillis: z.cpuMillisPerReplica, memoryBytes: 0))

@@ -1,5 +1,6 @@
 import Forecasting
 import Foundation
+import Reconcilers
 import UpdatePlanning
 import YAML
 
@@ -56,7 +57,8 @@ public struct Scenario: Sendable {
     public var seasons: [Int64]
     /// History the forecasts are fitted on (before each refit).
     public var history: Int64
-    /// How often Foresight's forecasts are refitted in the replay.
+    /// How often Foresight's forecasts are fitted again (`spec.forecast.refitEvery` of a ZonePlan);
+    /// between fits each new observation updates them, as in the controller.
     public var refitEvery: Int64
     /// How far ahead Foresight sizes zones (the ZonePlan's horizon).
     public var horizon: Int64
@@ -149,7 +151,7 @@ extension Scenario {
             return try items.map { try r.duration($0, "seasons") }
         } ?? [86400, 604800]
         history = try root["history"].map { try r.duration($0, "history") } ?? 14 * 86400
-        refitEvery = try root["refitEvery"].map { try r.duration($0, "refitEvery") } ?? 86400
+        refitEvery = try root["refitEvery"].map { try r.duration($0, "refitEvery") } ?? ForecastCadence.defaultRefitEvery(seasons: seasons)
         horizon = try root["horizon"].map { try r.duration($0, "horizon") } ?? 7200
         seed = UInt64(try root["seed"].map { try r.integer($0, "seed", in: 0...Int(Int32.max)) } ?? 1)
         guard refitEvery >= 60 else { throw r.fail(root["refitEvery"]!, "refitEvery must be at least 1m (the replay's step)") }

@@ -113,7 +113,7 @@ import Testing
         let f = Forecast(times: [1200, 1500, 1800, 2100], mean: [100, 100, 100, 100],
                          quantiles: [0.9: [120, 120, 120, 120], 0.05: [95, 95, 95, 95], 0.95: [125, 125, 125, 125]], model: "m", weights: [:],
                          accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)
-        let fit = FittedForecast(fingerprint: "x", fittedAt: Date(timeIntervalSince1970: 900), forecast: f, fitSeconds: 0, historyEnd: 900,
+        let fit = FittedForecast(fingerprint: "x", fittedAt: 900, forecast: f, fitSeconds: 0, historyEnd: 900,
                                  history: TimeSeries(times: [], values: []))
         // 600 and 900 are in-sample (not counted); 1200…2100 are checked against the forecast.
         let observed = TimeSeries(times: [600, 900, 1200, 1500, 1800, 2100], values: [1, 1, 100, 110, 90, 150])
@@ -144,5 +144,42 @@ import Testing
         _ = await restarted.forecast(planUID: "p", plan: ZonePlan.Spec(), zone: zone, input: .none, leadSeconds: 0,
                                      now: Date(timeIntervalSince1970: 2200), restored: live)
         #expect(await restarted.liveAccuracy("p/z") == live)
+    }
+
+    /// The controller fits a zone once per `refitEvery` and moves the forecast along by each new
+    /// observation in between, reading only the recent past.
+    @Test func aZoneIsFittedOncePerRefitEveryAndUpdatedInBetween() async throws {
+        let forecasts = ZoneForecasts(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")))
+        var spec = ZonePlan.Spec()
+        var fc = ZonePlan.Forecast()
+        fc.step = "5m"; fc.horizon = "1h"; fc.seasonalities = ["1d"]; fc.history = "7d"; fc.refitEvery = "6h"
+        spec.forecast = fc
+        var zone = ZonePlan.Zone()
+        zone.name = "web"
+        let start: Int64 = 1_767_571_200  // a Monday, 00:00 UTC
+        func csv(through last: Int) -> String {
+            "timestamp,value\n" + (0...last).map { k in "\(start + Int64(k) * 300),\(200 + 80 * sin(Double(k % 288) / 288 * 2 * .pi) + Double(k % 7))" }.joined(separator: "\n")
+        }
+        func reconcile(through last: Int, version: String) async -> ZoneForecasts.Result {
+            await forecasts.forecast(planUID: "p", plan: spec, zone: zone,
+                                     input: .configMap(source: "configmap ns/h", resourceVersion: version, data: .success(["web": csv(through: last)])),
+                                     leadSeconds: 300, now: Date(timeIntervalSince1970: Double(start + Int64(last + 1) * 300)))
+        }
+        let n = 6 * 288
+        let first = await reconcile(through: n, version: "1")
+        #expect(first.refitted && first.problem == nil)
+        let fitted = try #require(first.forecast)
+        #expect(fitted.times.first == start + Int64(n + 1) * 300)
+        // Three new observations: no fit, the forecast starts after the newest of them.
+        let second = await reconcile(through: n + 3, version: "2")
+        #expect(!second.refitted)
+        #expect(second.fittedAt == first.fittedAt)
+        #expect(second.forecast?.times.first == start + Int64(n + 4) * 300)
+        #expect(second.forecast?.updater?.observationsSinceFit == 3)
+        #expect(second.live?.observations == 3, "the three were judged against the fit's forecast")
+        // Six hours after the fit, it is fitted again.
+        let third = await reconcile(through: n + 72, version: "3")
+        #expect(third.refitted)
+        #expect(third.forecast?.updater?.observationsSinceFit == 0)
     }
 }
