@@ -84,7 +84,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "foresight-bench", dependencies: [
-            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator", "Reconcilers", "ForesightAPI", "UpdatePlanning",
+            "CMalloc", "KubernetesClient", "ControllerRuntime", "NodeSimulator", "Reconcilers", "ForesightAPI", "UpdatePlanning", "Forecasting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -389,12 +389,17 @@ extension EndToEnd {
         _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
             try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.window").hasPrefix("backtest") ? true : nil
         }
+        let firstFit = try jsonpath("zoneplan", run, ".status.lastForecastTime")
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].predictedLoad.updatedThrough") == Timestamp.format(Date(timeIntervalSince1970: end)))
         // The next hour arrives: twelve observations after the fit.
         append(1...12)
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": csv]))
         _ = try await Cluster.eventually(timeout: 120) { () throws -> Bool? in
             try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.live.observations") == "12" ? true : nil
         }
+        // They moved the forecast along without a fit (refitEvery is a day).
+        #expect(try jsonpath("zoneplan", run, ".status.zones[0].predictedLoad.updatedThrough") == Timestamp.format(Date(timeIntervalSince1970: end + 3600)))
+        #expect(try jsonpath("zoneplan", run, ".status.lastForecastTime") == firstFit)
         #expect(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.window").hasPrefix("live: 12 observations"))
         let coverage = Double(try jsonpath("zoneplan", run, ".status.zones[0].forecastAccuracy.intervalCoverage")) ?? -1
         #expect(coverage >= 0 && coverage <= 1, "share inside the 90 % interval: \(coverage)")
