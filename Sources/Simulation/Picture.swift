@@ -31,9 +31,16 @@ public enum SimulationPicture {
         // The forecast band of Foresight (mean to the sized quantile).
         if let band = runs.first(where: { $0.0 == "foresight" })?.1.band, !band.times.isEmpty {
             let pts = band.times.indices.filter { Double(band.times[$0]) >= t0 && Double(band.times[$0]) <= t1 }
-            if !pts.isEmpty {
-                let upper = pts.map { "\(f(x(Double(band.times[$0])))),\(f(y(band.upper[$0])))" }
-                let lower = pts.reversed().map { "\(f(x(Double(band.times[$0])))),\(f(y(band.mean[$0])))" }
+            // One polygon per stretch without a gap (closed hours have no forecast).
+            let gaps = zip(pts, pts.dropFirst()).map { band.times[$1] - band.times[$0] }.sorted()
+            let step = gaps.isEmpty ? 0 : gaps[gaps.count / 2]
+            var stretches: [[Int]] = []
+            for i in pts {
+                if let last = stretches.last?.last, band.times[i] - band.times[last] <= 2 * step { stretches[stretches.count - 1].append(i) } else { stretches.append([i]) }
+            }
+            for stretch in stretches {
+                let upper = stretch.map { "\(f(x(Double(band.times[$0])))),\(f(y(band.upper[$0])))" }
+                let lower = stretch.reversed().map { "\(f(x(Double(band.times[$0])))),\(f(y(band.mean[$0])))" }
                 out += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"#a6dba0\" opacity=\"0.5\"/>\n"
             }
         }

@@ -147,6 +147,45 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         }
     }
 
+    /// Foresight's forecasts in a replay follow the controller's cadence: fitted at the start and
+    /// again a `refitEvery` later, updated by every new observation of the trace in between.
+    @Test(.offThePool) func foresightFitsOncePerRefitEveryAndUpdatesEveryObservation() throws {
+        let start = TimestampParser.parse("2026-01-05 00:00:00")!
+        let steps = 10 * 288
+        let times: [Int64] = (0..<steps).map { start + Int64($0) * 300 }
+        let values: [Double] = (0..<steps).map { (k: Int) -> Double in
+            let phase = Double(k % 288) / 288 * 2 * Double.pi
+            return 100 + 50 * sin(phase) + Double(k % 5)
+        }
+        let trace = TimeSeries(times: times, values: values)
+        let s = try scenario("""
+        nodePool: {initialNodes: 4, minNodes: 1, maxNodes: 10, cpuPerNode: "2"}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, minReplicas: 1, maxReplicas: 40}]
+        start: "2026-01-13 00:00:00"
+        days: 1
+        history: 7d
+        seasons: [1d]
+        refitEvery: 6h
+        """, trace: trace)
+        #expect(ForesightState.cadence(s, zone: 0).step == 300)
+        var state = ForesightState()
+        let t0 = s.start
+        state.advance(s, at: t0)
+        let fittedAt = try #require(state.fittedAt[0])
+        #expect(fittedAt == t0 && state.forecasts[0]?.updater?.observationsSinceFit == 0)
+        // An hour later (minute by minute, as the replay steps): twelve observations taken, no fit.
+        for minute in 1...60 { state.advance(s, at: t0 + Int64(minute) * 60) }
+        #expect(state.fittedAt[0] == fittedAt)
+        #expect(state.forecasts[0]?.updater?.observationsSinceFit == 12)
+        #expect(state.forecasts[0]?.times.first == t0 + 3600)
+        // The band keeps the newest forecast made before each time.
+        #expect(state.band.times == state.band.times.sorted() && Set(state.band.times).count == state.band.times.count)
+        // Six hours after the fit, a fit again.
+        state.advance(s, at: t0 + 6 * 3600)
+        #expect(state.fittedAt[0] == t0 + 6 * 3600)
+        #expect(state.forecasts[0]?.updater?.observationsSinceFit == 0)
+    }
+
     @Test func theBundledScenariosAreValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let dir = root + "/examples/simulate"
