@@ -33,13 +33,17 @@ extension Forecast {
     /// This forecast moved along by the observations of `series` after the last one it has taken.
     ///
     /// Steps of the grid with no observation before the newest one are taken as the forecast said
-    /// and do not move the models. Returns `self` when nothing is new, and nil when it cannot be
-    /// updated (it has no updater, or the newest observation lies beyond its horizon): the caller
-    /// fits again.
+    /// and do not move the models; observations off the grid go to the nearest step, and those on
+    /// a closed slot of the calendar are left out. Returns `self` when nothing is new, and nil when
+    /// it cannot be updated (it has no updater, an observation lies beyond its horizon, or the
+    /// models are carried past finite values): the caller fits again.
     public func updated(with series: TimeSeries) -> Forecast? {
         guard var u = updater else { return nil }
+        // Only observations after the last one taken count; one past the forecast's reach means a fit.
+        let after = u.observedThrough, reach = u.calendar.time(at: u.next + u.horizon - 1)
         var observed: [Int: Double] = [:]
-        for (t, v) in zip(series.times, series.values) where v.isFinite {
+        for (t, v) in zip(series.times, series.values) where v.isFinite && t > after {
+            if t > reach + u.calendar.step / 2 { return nil }
             guard let p = u.calendar.position(of: t), p.index >= u.next else { continue }
             observed[p.index] = v
         }
@@ -56,6 +60,8 @@ extension Forecast {
             let f = state.forecast(horizon: u.horizon)
             for h in 0..<u.horizon { mean[h] += weight * f[h] }
         }
+        // Observations far outside anything the fit saw can carry a model past finite values: fit again.
+        guard mean.allSatisfy(\.isFinite) else { return nil }
         var quantiles = u.offsets.mapValues { offsets in (0..<u.horizon).map { mean[$0] + offsets[$0] } }
         let times = (0..<u.horizon).map { u.calendar.time(at: u.next + $0) }
         _ = Forecaster.applyHolidays(u.holidayProfile, times: times, holidayDays: u.holidayDays, step: u.calendar.step, mean: &mean, quantiles: &quantiles)

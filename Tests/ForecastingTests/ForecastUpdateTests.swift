@@ -94,3 +94,58 @@ import TestSupport
         #expect(updated.updater?.observationsSinceFit == 2)
     }
 }
+
+/// Updates with whatever a source may send after a fit (rows out of order, duplicated, off the
+/// grid, before the fit, far ahead, huge or negative values) give a forecast or nil, never a crash
+/// or a non-finite value, and never move backwards.
+@Suite(.offThePool) struct ForecastUpdateFuzzTests {
+    @Test func randomObservationsAfterAFit() throws {
+        let times = (0..<ForecastUpdateTests.y.count).map { Int64(1_767_571_200) + Int64($0) * 1800 }
+        let n = 21 * 48
+        let fit = try Forecaster().forecast(TimeSeries(times: Array(times[0..<n]), values: Array(ForecastUpdateTests.y[0..<n])),
+                                            request: ForecastRequest(seasons: [86400, 604800], horizon: 6 * 3600, quantiles: [0.9]))
+        let end = times[n - 1]
+        var random = SplitMix(seed: 12)
+        var outcomes = (updated: 0, unchanged: 0, refused: 0)
+        for _ in 0..<400 {
+            var current = fit
+            for _ in 0..<Int(random.next() % 4 + 1) {
+                let count = Int(random.next() % 8)
+                var rows: [(Int64, Double)] = []
+                for _ in 0..<count {
+                    let base = (current.updater?.observedThrough ?? end)
+                    let offset: Int64
+                    switch random.next() % 6 {
+                    case 0: offset = -Int64(random.next() % 20_000)                  // before what was taken
+                    case 1: offset = Int64(random.next() % 4) * 1800 + 1800          // the next steps
+                    case 2: offset = Int64(random.next() % 7200) + 1                 // off the grid
+                    case 3: offset = Int64(random.next() % 200_000)                   // possibly past the horizon
+                    case 4: offset = 1800                                            // duplicated
+                    default: offset = Int64(random.next() % 3) * 1800 + 1800
+                    }
+                    let value: Double
+                    switch random.next() % 7 {
+                    case 0: value = 1e300
+                    case 1: value = -Double(random.next() % 1000)
+                    case 2: value = .nan
+                    default: value = 100 + Double(random.next() % 100)
+                    }
+                    rows.append((base + offset, value))
+                }
+                let before = current
+                guard let next = current.updated(with: TimeSeries(times: rows.map(\.0), values: rows.map(\.1))) else {
+                    outcomes.refused += 1
+                    break
+                }
+                #expect(next.times.count == fit.times.count)
+                #expect(next.mean.allSatisfy(\.isFinite) && next.quantiles.values.allSatisfy { $0.allSatisfy(\.isFinite) })
+                #expect(zip(next.times, next.times.dropFirst()).allSatisfy { $0 < $1 })
+                #expect(next.times.first! >= before.times.first!, "an update never moves the forecast back")
+                if next.times.first == before.times.first { outcomes.unchanged += 1 } else { outcomes.updated += 1 }
+                current = next
+            }
+        }
+        // Every branch was taken.
+        #expect(outcomes.updated > 100 && outcomes.unchanged > 10 && outcomes.refused > 10, "\(outcomes)")
+    }
+}
