@@ -91,7 +91,7 @@ public struct Forecaster: Sendable {
     public var candidates: [any ForecastModel]
 
     public static let defaultModels: [any ForecastModel] = [
-        MultiSeasonalHoltWinters(), SeasonalDecomposition(), SeasonalAutoregression(), SeasonalNaive(),
+        MultiSeasonalHoltWinters(), SeasonalDecomposition(), SeasonalAutoregression(), SeasonalNaive(), SeasonalNaive(useShortestSeason: true),
     ]
 
     /// Run the candidate models on separate threads (they are independent and pure).

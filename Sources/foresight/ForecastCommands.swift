@@ -163,9 +163,9 @@ struct BacktestCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(scores), as: UTF8.self))
         case .table:
             print("source: \(source); \(origins) origins, train \(train), horizon \(horizon)")
-            print("model".padding(toLength: 16, withPad: " ", startingAt: 0) + "  MASE_d  sMAPE%  Cov90%  pinball  ms/origin  cpu ms/origin")
+            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d  sMAPE%  Cov90%  pinball  ms/origin  cpu ms/origin")
             for s in scores {
-                print(s.model.padding(toLength: 16, withPad: " ", startingAt: 0)
+                print(s.model.padding(toLength: 20, withPad: " ", startingAt: 0)
                       + String(format: "  %6.3f  %6.2f  %6.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.smape, s.coverage90, s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
             }
             if let choices = scores.last?.choices {
