@@ -52,12 +52,17 @@ public struct ForecastCadence: Sendable, Equatable {
         return ForecastRequest(seasons: seasons, horizon: (ahead + step - 1) / step * step, quantiles: quantiles, holidays: holidays)
     }
 
+    /// Whether `current`, fitted at `fittedAt`, is fitted again at `now` whatever has been
+    /// observed since: `refitEvery` has passed, or it cannot be moved (the engine's fallback for a
+    /// short history) and a step has passed.
+    public func fitDue(_ current: Forecast, fittedAt: Int64, now: Int64) -> Bool {
+        now - fittedAt >= (current.updater == nil ? min(step, refitEvery) : refitEvery)
+    }
+
     /// The forecast to size with at `now`: `current` (fitted at `fittedAt`) moved along by the
-    /// observations of `recent` it has not taken, or nil when a fit is due. A forecast that cannot
-    /// be moved (the engine's fallback for a short history) is fitted again once a step.
+    /// observations of `recent` it has not taken, or nil when a fit is due.
     public func advance(_ current: Forecast, fittedAt: Int64, now: Int64, recent: TimeSeries) -> Forecast? {
-        guard now - fittedAt < refitEvery else { return nil }
-        guard current.updater != nil else { return now - fittedAt < step ? current : nil }
-        return current.updated(with: recent)
+        guard !fitDue(current, fittedAt: fittedAt, now: now) else { return nil }
+        return current.updater == nil ? current : current.updated(with: recent)
     }
 }

@@ -19,6 +19,7 @@ struct FittedForecast: Sendable {
     var history: TimeSeries
     /// The newest observation the forecast has taken: later ones are out of sample.
     var observedThrough: Int64 { forecast.updater?.observedThrough ?? historyEnd }
+    var fittedDate: Date { Date(timeIntervalSince1970: Double(fittedAt)) }
 }
 
 /// How a zone's forecasts have done against what was then observed: each observation after a fit,
@@ -197,7 +198,8 @@ public actor ZoneForecasts {
         let fingerprint = "\(fc.source?.prometheus?.url ?? "")|\(fc.source?.configMap?.namespace ?? "")/\(fc.source?.configMap?.name ?? "")|\(zone.load?.query ?? zone.load?.configMapKey ?? "")|\(cadence.seasons)|\(quantile)|\(cadence.holidays)|\(span)|\(step)|\(cadence.refitEvery)|\(cadence.reach)"
         if records[key] == nil, let restored { records[key] = restored }
         var result = Result(refitted: false)
-        var current = fitted[key].flatMap { $0.fingerprint == fingerprint && nowSeconds - $0.fittedAt < cadence.refitEvery ? $0 : nil }
+        // A fit that is due whatever was observed reads the whole span at once.
+        let current = fitted[key].flatMap { $0.fingerprint == fingerprint && !cadence.fitDue($0.forecast, fittedAt: $0.fittedAt, now: nowSeconds) ? $0 : nil }
         var series: TimeSeries
         // Between fits only the recent past is read: the last hour (at least six steps), or back
         // to the newest observation the forecast has taken. A fit reads the whole history span.
@@ -213,7 +215,7 @@ public actor ZoneForecasts {
         do { series = try await read(current) } catch {
             result.problem = "history: \(error)"
             result.forecast = fitted[key]?.forecast
-            result.fittedAt = fitted[key].map { Date(timeIntervalSince1970: Double($0.fittedAt)) }
+            result.fittedAt = fitted[key]?.fittedDate
             return result
         }
         (result.observedAt, result.observedLoad) = Self.latestObservation(series, now: now, step: step)
@@ -223,15 +225,14 @@ public actor ZoneForecasts {
             if let moved = cadence.advance(c.forecast, fittedAt: c.fittedAt, now: nowSeconds, recent: series) {
                 fitted[key]?.forecast = moved
                 result.forecast = moved
-                result.fittedAt = Date(timeIntervalSince1970: Double(c.fittedAt))
+                result.fittedAt = c.fittedDate
                 return result
             }
             // It cannot be moved that far: fit again, on the whole span.
-            current = nil
             do { series = try await read(nil) } catch {
                 result.problem = "history: \(error)"
                 result.forecast = c.forecast
-                result.fittedAt = Date(timeIntervalSince1970: Double(c.fittedAt))
+                result.fittedAt = c.fittedDate
                 return result
             }
         }
@@ -262,7 +263,7 @@ public actor ZoneForecasts {
         case .failure(let e):
             result.problem = "forecast: \(e)"
             result.forecast = fitted[key]?.forecast
-            result.fittedAt = fitted[key].map { Date(timeIntervalSince1970: Double($0.fittedAt)) }
+            result.fittedAt = fitted[key]?.fittedDate
         }
         return result
     }

@@ -146,6 +146,23 @@ import Testing
         #expect(await restarted.liveAccuracy("p/z") == live)
     }
 
+    /// A forecast that cannot be moved (the engine's short-history fallback) is fitted again once a
+    /// step; one that can, once per `refitEvery`.
+    @Test func aFitIsDueAfterRefitEveryOrAfterAStepWhenTheForecastCannotBeMoved() throws {
+        let cadence = ForecastCadence(step: 300, refitEvery: 3600, reach: 1800, seasons: [86400], quantiles: [0.9])
+        let fixed = Forecast(times: [600], mean: [1], quantiles: [0.9: [1]], model: "level", weights: [:],
+                             accuracy: Forecast.Accuracy(mase: .nan, mape: .nan, intervalCoverage: .nan, origins: 0), notes: [], step: 300)
+        let recent = TimeSeries(times: [], values: [])
+        #expect(!cadence.fitDue(fixed, fittedAt: 0, now: 299) && cadence.advance(fixed, fittedAt: 0, now: 299, recent: recent) != nil)
+        #expect(cadence.fitDue(fixed, fittedAt: 0, now: 300) && cadence.advance(fixed, fittedAt: 0, now: 300, recent: recent) == nil)
+        let start: Int64 = 1_767_571_200
+        let history = TimeSeries(times: (0..<(3 * 288)).map { start + Int64($0) * 300 }, values: (0..<(3 * 288)).map { 100 + Double($0 % 288) })
+        let movable = try Forecaster().forecast(history, request: cadence.request(historyEnd: history.times.last!, now: history.times.last! + 1))
+        #expect(movable.updater != nil)
+        #expect(!cadence.fitDue(movable, fittedAt: 0, now: 3599) && cadence.advance(movable, fittedAt: 0, now: 3599, recent: recent) != nil)
+        #expect(cadence.fitDue(movable, fittedAt: 0, now: 3600) && cadence.advance(movable, fittedAt: 0, now: 3600, recent: recent) == nil)
+    }
+
     /// The controller fits a zone once per `refitEvery` and moves the forecast along by each new
     /// observation in between, reading only the recent past.
     @Test func aZoneIsFittedOncePerRefitEveryAndUpdatedInBetween() async throws {
