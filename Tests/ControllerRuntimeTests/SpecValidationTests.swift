@@ -60,6 +60,23 @@ func decode<T: Decodable>(_ yaml: String, as: T.Type) throws -> T {
         #expect(conditions["Ready"]?.message.contains("spec.generalPurpose.zone: names no zone of this plan") == true)
     }
 
+    /// `refitEvery` is a duration no shorter than the step (every step updates the forecast anyway).
+    @Test func refitEveryIsADurationNoShorterThanTheStep() throws {
+        func problems(_ forecast: String) throws -> [SpecProblem] {
+            try decode("""
+            metadata: {name: x}
+            spec:
+              forecast: {source: {configMap: {namespace: n, name: h}}, \(forecast)}
+              zones: [{name: a, priority: 1, load: {perReplica: 5}}]
+            """, as: ZonePlan.self).specProblems().filter { $0.field == "spec.forecast.refitEvery" }
+        }
+        #expect(try problems("step: 5m, refitEvery: 1d").isEmpty)
+        #expect(try problems("refitEvery: 5m").isEmpty, "the default step is 5m")
+        #expect(try problems("refitEvery: soon").count == 1)
+        let short = try problems("step: 5m, refitEvery: 1m")
+        #expect(short.count == 1 && short.first?.message.contains("shorter than the step 5m") == true, "\(short)")
+    }
+
     @Test func updateWindowProblemsNameTheirFields() throws {
         let uw = try decode("""
         metadata: {name: w}
