@@ -1,0 +1,61 @@
+"""The best Python method of ../shared/data/README.md (statsforecast MSTL, day + week seasons,
+AutoETS trend) on the shipped rolling-origin protocol, so its scores can be measured on any series
+`foresight backtest` runs on. Usage:
+
+    python hack/python-reference.py FILE.csv STEP_MINUTES [--start TS] [--sweep-weeks N]
+
+Without --sweep-weeks it runs one window of 20 origins from --start (default: the first row);
+with it, one window every N weeks across the whole file, like `foresight backtest --sweep`.
+Needs `pip install statsforecast pandas`; not part of any test run.
+"""
+import argparse, csv, time
+from datetime import datetime, timedelta
+import numpy as np, pandas as pd
+from statsforecast import StatsForecast
+from statsforecast.models import MSTL
+
+a = argparse.ArgumentParser()
+a.add_argument("file"); a.add_argument("step", type=int)
+a.add_argument("--start"); a.add_argument("--sweep-weeks", type=int)
+args = a.parse_args()
+rows = list(csv.reader(open(args.file)))[1:]
+times = [datetime.fromisoformat(r[0]) for r in rows]
+values = np.array([float(r[1]) for r in rows])
+index = {t: i for i, t in enumerate(times)}
+day = 24 * 60 // args.step
+week = 7 * day
+train, origins = 8 * week, 20
+
+def window(start):
+    i0 = index[start]
+    scores = []
+    for k in range(origins):
+        o = i0 + train + k * day
+        if o + day > len(values): return None
+        y = values[o - train:o]
+        df = pd.DataFrame({"unique_id": "s", "ds": pd.date_range("2000-01-01", periods=train, freq=f"{args.step}min"), "y": y})
+        t0 = time.perf_counter()
+        f = StatsForecast(models=[MSTL(season_length=[day, week])], freq=f"{args.step}min").forecast(df=df, h=day, level=[90])
+        elapsed = time.perf_counter() - t0
+        mean, lo, hi = f["MSTL"].to_numpy(), f["MSTL-lo-90"].to_numpy(), f["MSTL-hi-90"].to_numpy()
+        actual = values[o:o + day]
+        scale = np.mean(np.abs(y[day:] - y[:-day]))
+        pin = lambda q, b: np.mean(np.maximum(q * (actual - b), (q - 1) * (actual - b)))
+        scores.append((np.mean(np.abs(actual - mean)) / scale, np.mean((actual >= lo) & (actual <= hi)) * 100,
+                       (pin(0.05, lo) + pin(0.95, hi)) / 2 / scale, elapsed))
+    return np.mean(np.array(scores), axis=0)
+
+start = datetime.fromisoformat(args.start) if args.start else times[0]
+if not args.sweep_weeks:
+    m, c, p, s = window(start)
+    print(f"MSTL+AutoETS  MASE_d {m:.3f}  Cov90 {c:.1f} %  pinball {p:.4f}  {s:.2f} s/origin")
+else:
+    out = []
+    while start in index:
+        w = window(start)
+        if w is None: break
+        out.append(w); print(f"{start}  MASE_d {w[0]:.3f}  Cov90 {w[1]:.1f}  pinball {w[2]:.4f}", flush=True)
+        start += timedelta(weeks=args.sweep_weeks)
+    o = np.array(out)
+    print(f"{len(o)} windows: MASE_d median {np.median(o[:, 0]):.3f}, worst {o[:, 0].max():.3f}; "
+          f"90% coverage median {np.median(o[:, 1]):.1f} %, lowest {o[:, 1].min():.1f} %; pinball median {np.median(o[:, 2]):.4f}")
