@@ -3,7 +3,7 @@ import Foundation
 /// Incremental forecasting: a fit chooses the models, their parameters and the intervals; between
 /// fits each new observation moves the chosen models' states (`ModelState`) one step, and the
 /// forecast is made again from the newest observation with the same weights and the same interval
-/// offsets per lead. An update costs a few operations per model and step; a fit costs the whole
+/// offsets per lead (each times its step's phase scale, when the fit chose them). An update costs a few operations per model and step; a fit costs the whole
 /// inner evaluation.
 ///
 /// The intervals stay valid because the inner evaluation measured them the same way: its origins
@@ -11,8 +11,10 @@ import Foundation
 public struct ForecastUpdater: Sendable {
     var states: [any ModelState]
     let weights: [Double]
-    /// Quantile level → offset from the mean at each lead.
+    /// Quantile level → offset from the mean at each lead, before the phase's scale.
     let offsets: [Double: [Double]]
+    /// The scale of each step's phase of the day (flat: 1), by grid position.
+    let difficulty: PhaseDifficulty
     let calendar: ObservationCalendar
     /// The grid position of the forecast's first step (one after the last observation taken).
     var next: Int
@@ -62,7 +64,7 @@ extension Forecast {
         }
         // Observations far outside anything the fit saw can carry a model past finite values: fit again.
         guard mean.allSatisfy(\.isFinite) else { return nil }
-        var quantiles = u.offsets.mapValues { offsets in (0..<u.horizon).map { mean[$0] + offsets[$0] } }
+        var quantiles = u.offsets.mapValues { offsets in (0..<u.horizon).map { mean[$0] + offsets[$0] * u.difficulty.scale(at: u.next + $0) } }
         let times = (0..<u.horizon).map { u.calendar.time(at: u.next + $0) }
         _ = Forecaster.applyHolidays(u.holidayProfile, times: times, holidayDays: u.holidayDays, step: u.calendar.step, mean: &mean, quantiles: &quantiles)
         var notes = u.fitNotes

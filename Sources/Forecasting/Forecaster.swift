@@ -200,39 +200,47 @@ public struct Forecaster: Sendable {
         var mean = combine(chosen, { [$0.final] })[0]
         let chosenErrors = errors(chosenOrigins)
 
-        // Quantiles: per lead, from the errors at nearby leads over all inner origins. Each lead's
-        // errors are sorted once; a lead's pool is the union of its neighbours' sorted columns,
-        // kept sorted as the window slides.
+        // Quantiles: per lead, from the errors at nearby leads over all inner origins, each error
+        // divided by its phase's difficulty (flat: by 1). Each lead's errors are sorted once; a
+        // lead's pool is the union of its neighbours' sorted columns, kept sorted as the window slides.
         let window = max(1, horizon / 24)
-        func sortedColumns(rows: Range<Int>) -> [[Double]] {
-            (0..<horizon).map { l in
+        func intervals(_ difficulty: PhaseDifficulty) -> (offsets: [Double: [Double]], calibration: IntervalCalibration) {
+            let scaled = difficulty == .flat ? chosenErrors
+                : origins.indices.map { i in (0..<horizon).map { h in chosenErrors[i][h] / difficulty.scale(at: origins[i] + h) } }
+            let columns = (0..<horizon).map { l -> [Double] in
                 var column: [Double] = []
-                column.reserveCapacity(rows.count)
-                for i in rows where !excluded[origins[i] + l] { column.append(chosenErrors[i][l]) }
-                column.sort()
-                return column
+                column.reserveCapacity(origins.count)
+                for i in origins.indices where !excluded[origins[i] + l] { column.append(scaled[i][l]) }
+                return column.sorted()
             }
+            var offsets: [Double: [Double]] = [:]
+            for q in levels { offsets[q] = [Double](repeating: 0, count: horizon) }
+            var pools = SlidingPools(columns: columns, window: window)
+            for h in 0..<horizon {
+                let pool = pools.next()
+                for q in levels { offsets[q]![h] = quantile(sorted: pool, q) }
+            }
+            // Calibration to the recent regime, replayed online over the inner origins (see
+            // `IntervalCalibration`); its replay is the forecast's honest record of its coverage.
+            let calibration = IntervalCalibration.calibrate(
+                errors: scaled, origins: origins, horizon: horizon, excluded: excluded,
+                lowerOffsets: offsets[0.05]!, upperOffsets: offsets[0.95]!, difficulty: difficulty)
+            for q in levels where q != 0.5 {
+                let factor = q > 0.5 ? calibration.upper : calibration.lower
+                if factor != 1 { offsets[q] = offsets[q]!.map { $0 * factor } }
+            }
+            return (offsets, calibration)
         }
-        let allColumns = sortedColumns(rows: origins.indices)
-        var quantiles: [Double: [Double]] = [:]
-        for q in levels { quantiles[q] = mean }
-        var allPools = SlidingPools(columns: allColumns, window: window)
-        for h in 0..<horizon {
-            let pool = allPools.next()
-            for q in levels { quantiles[q]![h] += quantile(sorted: pool, q) }
-        }
-
-        // Calibration to the recent regime, replayed online over the inner origins (see
-        // `IntervalCalibration`); its replay is the forecast's honest record of its coverage.
-        let calibration = IntervalCalibration.calibrate(
-            errors: chosenErrors, origins: origins, horizon: horizon, excluded: excluded,
-            lowerOffsets: (0..<horizon).map { quantiles[0.05]![$0] - mean[$0] },
-            upperOffsets: (0..<horizon).map { quantiles[0.95]![$0] - mean[$0] })
-        for q in levels where q != 0.5 {
-            let factor = q > 0.5 ? calibration.upper : calibration.lower
-            guard factor != 1 else { continue }
-            for h in 0..<horizon { quantiles[q]![h] = mean[h] + (quantiles[q]![h] - mean[h]) * factor }
-        }
+        // Phase scales are used when the calibration's replay scores better with them.
+        let flat = intervals(.flat)
+        let phases = PhaseDifficulty.fromDailyChanges(y, period: seasons[0], excluded: excluded, window: window)
+        let phased = phases.map { intervals($0) }
+        let usePhases = phased.map { $0.calibration.replayPinball < flat.calibration.replayPinball } ?? false
+        let difficulty = usePhases ? phases! : .flat
+        let offsets = usePhases ? phased!.offsets : flat.offsets
+        let calibration = usePhases ? phased!.calibration : flat.calibration
+        if usePhases { notes.append("intervals scaled by how hard each phase of the shortest season is to forecast") }
+        var quantiles = offsets.mapValues { o in (0..<horizon).map { h in mean[h] + o[h] * difficulty.scale(at: n + h) } }
         if calibration.upper != 1 || calibration.lower != 1 {
             func recency(_ halfLife: Int?) -> String { halfLife.map { "half-life \(DurationParser.format(Int64($0) * cal.step))" } ?? "all inner origins alike" }
             let upper = String(format: "%.2f", calibration.upper), lower = String(format: "%.2f", calibration.lower)
@@ -247,9 +255,8 @@ public struct Forecaster: Sendable {
         let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
                                          intervalCoverage: calibration.coverage, origins: origins.count)
 
-        // What an update between fits needs: each chosen model's state and weight, and each
-        // quantile's offset from the mean at each lead, as calibrated here.
-        let offsets = quantiles.mapValues { q in (0..<horizon).map { q[$0] - mean[$0] } }
+        // What an update between fits needs: each chosen model's state and weight, each quantile's
+        // offset from the mean at each lead as calibrated here, and the phase scales they go with.
         // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
         let profile = holidayDays.isEmpty ? nil : holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
         if let profile, Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step, mean: &mean, quantiles: &quantiles) {
@@ -264,7 +271,7 @@ public struct Forecaster: Sendable {
         for i in chosen.indices { result.parameters[runs[i].name] = runs[i].parameters }
         let states = chosen.indices.compactMap { runs[$0].state }
         if states.count == chosen.indices.count {
-            result.updater = ForecastUpdater(states: states, weights: chosen.weights, offsets: offsets, calendar: cal, next: n, horizon: horizon,
+            result.updater = ForecastUpdater(states: states, weights: chosen.weights, offsets: offsets, difficulty: difficulty, calendar: cal, next: n, horizon: horizon,
                                              holidayDays: holidayDays, holidayProfile: profile?.values ?? [:], fitNotes: notes, fitEnd: n)
         }
         return result

@@ -32,8 +32,11 @@ struct IntervalCalibration {
     /// the errors observed before it (without the final floor of 1, so a lower bound).
     var coverage: Double
     var replayedPoints: Int
+    /// The replay's pinball loss of both bounds together, in the series' units (errors scaled by a
+    /// `PhaseDifficulty` are scaled back), so calibrations of differently scaled errors compare.
+    var replayPinball: Double
 
-    static let identity = IntervalCalibration(upper: 1, lower: 1, upperHalfLife: nil, lowerHalfLife: nil, coverage: .nan, replayedPoints: 0)
+    static let identity = IntervalCalibration(upper: 1, lower: 1, upperHalfLife: nil, lowerHalfLife: nil, coverage: .nan, replayedPoints: 0, replayPinball: .infinity)
 
     /// The scales a factor may take in the replay: 0.26 to 3.9, in steps of 5 % (`1.05^k`). The
     /// final factor is at least 1.
@@ -51,8 +54,10 @@ struct IntervalCalibration {
     ///   - lowerOffsets, upperOffsets: the base interval, the 5 % and 95 % quantiles of the errors
     ///     per lead pooled over all inner origins. In the replay they give only the shape across
     ///     leads; the scale is learned from the errors observed before each origin.
+    ///   - difficulty: the phase scales `errors` and the offsets were divided by (flat: none); the
+    ///     replay's pinball loss is weighed back by them.
     static func calibrate(errors: [[Double]], origins: [Int], horizon: Int, excluded: [Bool],
-                          lowerOffsets: [Double], upperOffsets: [Double]) -> IntervalCalibration {
+                          lowerOffsets: [Double], upperOffsets: [Double], difficulty: PhaseDifficulty = .flat) -> IntervalCalibration {
         guard let first = origins.first, let last = origins.last else { return .identity }
         // Replayed: every origin after the first two horizons, with how many origins' errors
         // were wholly observed at its time.
@@ -73,17 +78,22 @@ struct IntervalCalibration {
         var hl = horizon
         while hl < last + horizon - first { halfLives.append(hl); hl *= 2 }
         let g = scales.count
+        // Each replayed point's phase scale, read once (the replay runs per half-life and side).
+        let pointScales = difficulty == .flat ? [Double](repeating: 1, count: origins.count * horizon)
+            : origins.flatMap { o in (0..<horizon).map { difficulty.scale(at: o + $0) } }
 
         // Each bound is calibrated on its own: the upper one by the errors above the mean, the
         // lower one by those below (`sign` 1 and −1), so a shifted level widens the side it leaves.
-        func side(sign: Double, offsets: [Double]) -> (factor: Double, halfLife: Int?, missed: Double, points: Int) {
+        func side(sign: Double, offsets: [Double]) -> (factor: Double, halfLife: Int?, missed: Double, points: Int, pinball: Double) {
             // Each origin's needs (error ÷ offset on this side), as covered counts per scale.
-            var covered: [[Double]] = [], counts: [Double] = []
+            // Flat: origin j's counts at `j × g`.
+            var covered: [Double] = [], counts: [Double] = []
+            covered.reserveCapacity(origins.count * g)
             var need: [Double] = []
             for i in origins.indices {
                 need.removeAll(keepingCapacity: true)
                 for h in 0..<horizon where sign * offsets[h] > 0 && !excluded[origins[i] + h] { need.append(max(0, errors[i][h] / offsets[h])) }
-                covered.append(coverCounts(need, scales)); counts.append(Double(need.count))
+                covered.append(contentsOf: coverCounts(need, scales)); counts.append(Double(need.count))
             }
             /// Recency-weighted prefix sums of covered counts, flat: row k (at `k × g`) sums
             /// origins 0..<k. The weights `2^((o − first) / halfLife)` differ from
@@ -91,10 +101,12 @@ struct IntervalCalibration {
             func prefixSums(halfLife: Int?) -> (covered: [Double], counts: [Double]) {
                 var sums = [Double](repeating: 0, count: (origins.count + 1) * g), totals = [Double](repeating: 0, count: origins.count + 1)
                 sums.withUnsafeMutableBufferPointer { c in
-                    for j in origins.indices {
-                        let w = halfLife.map { pow(2, Double(origins[j] - first) / Double($0)) } ?? 1
-                        for k in 0..<g { c[(j + 1) * g + k] = c[j * g + k] + w * covered[j][k] }
-                        totals[j + 1] = totals[j] + w * counts[j]
+                    covered.withUnsafeBufferPointer { counted in
+                        for j in origins.indices {
+                            let w = halfLife.map { pow(2, Double(origins[j] - first) / Double($0)) } ?? 1
+                            for k in 0..<g { c[(j + 1) * g + k] = c[j * g + k] + w * counted[j * g + k] }
+                            totals[j + 1] = totals[j] + w * counts[j]
+                        }
                     }
                 }
                 return (sums, totals)
@@ -120,8 +132,9 @@ struct IntervalCalibration {
                     while next < pending.count, pending[next].end <= o { level = max(minimumLevel, level + rate * (tail - pending[next].missed)); next += 1 }
                     guard let f = factor(sums, known: r.known, level: level) else { continue }
                     var originMissed = 0, originPoints = 0
+                    let row = errors[r.index], rowScales = r.index * horizon
                     for h in 0..<horizon where sign * offsets[h] > 0 && !excluded[o + h] {
-                        let over = sign * (errors[r.index][h] - f * offsets[h])  // > 0: outside this bound
+                        let over = sign * (row[h] - f * offsets[h]) * pointScales[rowScales + h]  // > 0: outside this bound
                         if over > 0 { originMissed += 1; pinball += (1 - tail) * over } else { pinball -= tail * over }
                         originPoints += 1
                     }
@@ -132,15 +145,16 @@ struct IntervalCalibration {
                 guard points > 0 else { continue }
                 if best.map({ pinball < $0.pinball }) ?? true { best = (sums, halfLife, level, pinball, Double(missed) / Double(points), points) }
             }
-            guard let chosen = best else { return (1, nil, .nan, 0) }
+            guard let chosen = best else { return (1, nil, .nan, 0, 0) }
             // Never narrower than the pooled spread of all inner origins.
-            return (max(1, factor(chosen.sums, known: origins.count, level: chosen.level) ?? 1), chosen.halfLife, chosen.missed, chosen.points)
+            return (max(1, factor(chosen.sums, known: origins.count, level: chosen.level) ?? 1), chosen.halfLife, chosen.missed, chosen.points,
+                    chosen.pinball)
         }
         let upper = side(sign: 1, offsets: upperOffsets), lower = side(sign: -1, offsets: lowerOffsets)
         guard upper.points > 0 || lower.points > 0 else { return .identity }
         return IntervalCalibration(upper: upper.factor, lower: lower.factor, upperHalfLife: upper.halfLife, lowerHalfLife: lower.halfLife,
                                    coverage: 1 - (upper.missed.isNaN ? 0 : upper.missed) - (lower.missed.isNaN ? 0 : lower.missed),
-                                   replayedPoints: max(upper.points, lower.points))
+                                   replayedPoints: max(upper.points, lower.points), replayPinball: upper.pinball + lower.pinball)
     }
 
     /// The level never falls below the 1 % the engine's widest reported quantile (0.99) leaves
@@ -160,5 +174,57 @@ struct IntervalCalibration {
         }
         for k in out.indices.dropFirst() { out[k] += out[k - 1] }
         return out
+    }
+}
+
+/// How hard each phase of the shortest season (each slot of the day) is to forecast, relative to
+/// the others: the interval at a step is its offsets times its phase's scale.
+///
+/// Demand that is flat at night and busy by day errs more by day; one spread for every step makes
+/// the night's interval too wide and the day's too narrow. The scale of a phase is the mean size of
+/// the series' change from the day before at that phase (the error of repeating yesterday, the
+/// yardstick MASE_d is scaled by), averaged over the phases within the interval pools' window, so
+/// it is read from every day of the history rather than from the few the inner origins cover. A
+/// phase is never taken as easier than a tenth of the average phase, so a series that sits still
+/// at some hours (zero rentals at night) still gets an interval there.
+///
+/// Whether a series is given phase scales at all is decided per series by the calibration's replay
+/// (`Forecaster`): its pinball loss, in the series' units, with and without them.
+public struct PhaseDifficulty: Sendable, Equatable {
+    /// The scale of each phase; empty: every step alike (scale 1).
+    let scales: [Double]
+
+    static let flat = PhaseDifficulty(scales: [])
+
+    /// The scale at grid position `t` (the series' index, continued past its end).
+    @inline(__always) func scale(at t: Int) -> Double {
+        scales.isEmpty ? 1 : scales[((t % scales.count) + scales.count) % scales.count]
+    }
+
+    /// A phase never counts as easier than this share of the average phase.
+    static let easiestShare = 0.1
+
+    /// Scales from the changes `y[t] − y[t − period]` at each phase, both steps observed and not
+    /// excluded, averaged over the `window` phases either side; nil when a phase has no change to
+    /// read or the series never changes.
+    static func fromDailyChanges(_ y: [Double], period: Int, excluded: [Bool], window: Int) -> PhaseDifficulty? {
+        guard period > 1, y.count > period else { return nil }
+        var sums = [Double](repeating: 0, count: period), counts = [Double](repeating: 0, count: period)
+        for t in period..<y.count where !excluded[t] && !excluded[t - period] {
+            let change = abs(y[t] - y[t - period])
+            guard change.isFinite else { continue }
+            sums[t % period] += change; counts[t % period] += 1
+        }
+        guard !counts.contains(0) else { return nil }
+        let perPhase = (0..<period).map { sums[$0] / counts[$0] }
+        let average = perPhase.reduce(0, +) / Double(period)
+        guard average > 0, average.isFinite else { return nil }
+        let reach = min(window, (period - 1) / 2)
+        let scales = (0..<period).map { p -> Double in
+            var s = 0.0
+            for k in -reach...reach { s += perPhase[((p + k) % period + period) % period] }
+            return max(s / Double(2 * reach + 1), easiestShare * average) / average
+        }
+        return PhaseDifficulty(scales: scales)
     }
 }

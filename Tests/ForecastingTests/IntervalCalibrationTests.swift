@@ -90,3 +90,92 @@ import TestSupport
         #expect(sweep.worstMASE < 1, "worst window's MASE_d \(sweep.worstMASE)")
     }
 }
+
+/// Intervals scaled by how hard each phase of the day is (`PhaseDifficulty`), and the engine's
+/// choice of them per series.
+@Suite(.offThePool) struct PhaseScaledIntervals {
+    @Test func aPhasesScaleIsItsMeanChangeFromTheDayBeforeRelativeToTheAverage() throws {
+        // Period 4: phase 0 changes by 8 a day, phase 2 by 2, phases 1 and 3 never change.
+        var y: [Double] = []
+        for day in 0..<6 { y += [Double(day % 2) * 8, 5, Double(day % 2) * 2, 7] }
+        let excluded = [Bool](repeating: false, count: y.count)
+        let d = try #require(PhaseDifficulty.fromDailyChanges(y, period: 4, excluded: excluded, window: 0))
+        // Mean change per phase: 8, 0, 2, 0; average 2.5; phases that never change get the floor of a tenth.
+        #expect(d.scales == [8 / 2.5, 0.1, 2 / 2.5, 0.1])
+        #expect(d.scale(at: 4 * 1000 + 2) == d.scales[2] && d.scale(at: -1) == d.scales[3])
+        // A window of one phase either side averages the neighbours (circularly).
+        let smooth = try #require(PhaseDifficulty.fromDailyChanges(y, period: 4, excluded: excluded, window: 1))
+        #expect(abs(smooth.scales[0] - (0 + 8 + 0) / 3 / 2.5) < 1e-12)
+        #expect(abs(smooth.scales[1] - (8 + 0 + 2) / 3 / 2.5) < 1e-12)
+        // Excluded steps are not read: excluding every phase-0 step leaves that phase without data.
+        let noPhase0 = (0..<y.count).map { $0 % 4 == 0 }
+        #expect(PhaseDifficulty.fromDailyChanges(y, period: 4, excluded: noPhase0, window: 0) == nil)
+        // A series that never changes has no difficulty to read.
+        #expect(PhaseDifficulty.fromDailyChanges([Double](repeating: 3, count: 24), period: 4, excluded: excluded, window: 0) == nil)
+        #expect(PhaseDifficulty.fromDailyChanges(y, period: 1, excluded: excluded, window: 0) == nil)
+        #expect(PhaseDifficulty.flat.scale(at: 17) == 1)
+    }
+
+    /// Half-hourly load whose noise is ten times larger from 08:00 to 20:00 than at night.
+    static func dayAndNight(days: Int, seed: UInt64) -> (TimeSeries, [Double]) {
+        var generator = SplitMix(seed: seed)
+        let noise = (0..<(days * 48)).map { t -> Double in
+            let unit = Double(generator.next() % 2001) / 1000 - 1
+            return unit * (t % 48 >= 16 && t % 48 < 40 ? 20 : 2)
+        }
+        return (synthetic(days: days) { dailyShape($0) + noise[$0] }, noise)
+    }
+
+    @Test func noiseThatDependsOnTheHourGetsIntervalsThatDoTooAndCoverBoth() throws {
+        let (series, _) = Self.dayAndNight(days: 63, seed: 21)
+        let history = TimeSeries(times: Array(series.times.prefix(56 * 48)), values: Array(series.values.prefix(56 * 48)))
+        let f = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true), SeasonalDecomposition()]).forecast(history, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        #expect(f.notes.contains { $0.hasPrefix("intervals scaled by how hard") }, "notes: \(f.notes)")
+        let width = (0..<48).map { f.quantiles[0.95]![$0] - f.quantiles[0.05]![$0] }
+        let night = (0..<16).map { width[$0] }.reduce(0, +) / 16, day = (16..<40).map { width[$0] }.reduce(0, +) / 24
+        #expect(day > 4 * night, "mean width by day \(day), at night \(night)")
+        // Each part of the day covers roughly its share over the next week of day-ahead forecasts.
+        var covered = [0, 0], counted = [0, 0]
+        for dayAhead in 0..<7 {
+            let end = (56 + dayAhead) * 48
+            let past = TimeSeries(times: Array(series.times.prefix(end)), values: Array(series.values.prefix(end)))
+            let g = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true), SeasonalDecomposition()]).forecast(past, request: ForecastRequest(seasons: [86400], horizon: 86400))
+            for h in 0..<48 {
+                let part = h >= 16 && h < 40 ? 0 : 1, actual = series.values[end + h]
+                counted[part] += 1
+                if actual >= g.quantiles[0.05]![h] && actual <= g.quantiles[0.95]![h] { covered[part] += 1 }
+            }
+        }
+        for part in 0..<2 {
+            let share = Double(covered[part]) / Double(counted[part])
+            #expect(share >= 0.8 && share <= 0.99, "\(part == 0 ? "day" : "night"): covered \(share)")
+        }
+    }
+
+    @Test func noiseAlikeAtEveryHourKeepsOneSpread() throws {
+        var generator = SplitMix(seed: 5)
+        let noise = (0..<(56 * 48)).map { _ in Double(generator.next() % 2001) / 100 - 10 }
+        let series = synthetic(days: 56) { dailyShape($0) * 3 + noise[$0] }
+        let f = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true)]).forecast(series, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        let width = (0..<48).map { f.quantiles[0.95]![$0] - f.quantiles[0.05]![$0] }
+        // Scaled or not, no hour's interval is much wider than another's.
+        #expect(width.max()! < 1.6 * width.min()!, "widths \(width.min()!) to \(width.max()!); notes: \(f.notes)")
+    }
+
+    @Test func anUpdateKeepsEachIntervalWithItsHourNotItsLead() throws {
+        let (series, _) = Self.dayAndNight(days: 57, seed: 8)
+        let n = 56 * 48
+        let history = TimeSeries(times: Array(series.times.prefix(n)), values: Array(series.values.prefix(n)))
+        let f = try Forecaster(candidates: [SeasonalNaive(useShortestSeason: true), SeasonalDecomposition()]).forecast(history, request: ForecastRequest(seasons: [86400], horizon: 86400))
+        #expect(f.notes.contains { $0.hasPrefix("intervals scaled by how hard") })
+        // Twelve hours later (24 new observations) the forecast starts at noon: its first steps are by day.
+        let later = TimeSeries(times: Array(series.times.prefix(n + 24)), values: Array(series.values.prefix(n + 24)))
+        let g = try #require(f.updated(with: later))
+        #expect(g.times[0] == series.times[n + 24])
+        func width(_ x: Forecast, _ h: Int) -> Double { x.quantiles[0.95]![h] - x.quantiles[0.05]![h] }
+        // 13:00 (lead 2 now) is as wide as the fit made 13:00 (lead 26) up to how spreads grow with
+        // the lead, and several times wider than 01:00 (lead 26 now).
+        #expect(width(g, 2) > 4 * width(g, 26), "13:00 \(width(g, 2)), 01:00 \(width(g, 26))")
+        #expect(width(f, 26) > 4 * width(f, 2), "the fit: 13:00 \(width(f, 26)), 01:00 \(width(f, 2))")
+    }
+}
