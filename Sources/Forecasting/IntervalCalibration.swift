@@ -95,34 +95,37 @@ struct IntervalCalibration {
                 for h in 0..<horizon where sign * offsets[h] > 0 && !excluded[origins[i] + h] { need.append(max(0, errors[i][h] / offsets[h])) }
                 covered.append(contentsOf: coverCounts(need, scales)); counts.append(Double(need.count))
             }
-            /// Recency-weighted prefix sums of covered counts, flat: row k (at `k × g`) sums
-            /// origins 0..<k. The weights `2^((o − first) / halfLife)` differ from
-            /// `2^(−age / halfLife)` by one factor per time, which a quantile does not see.
-            func prefixSums(halfLife: Int?) -> (covered: [Double], counts: [Double]) {
-                var sums = [Double](repeating: 0, count: (origins.count + 1) * g), totals = [Double](repeating: 0, count: origins.count + 1)
-                sums.withUnsafeMutableBufferPointer { c in
-                    covered.withUnsafeBufferPointer { counted in
-                        for j in origins.indices {
-                            let w = halfLife.map { pow(2, Double(origins[j] - first) / Double($0)) } ?? 1
-                            for k in 0..<g { c[(j + 1) * g + k] = c[j * g + k] + w * counted[j * g + k] }
-                            totals[j + 1] = totals[j] + w * counts[j]
+            /// Recency-weighted sums of the covered counts of the origins taken so far, grown in
+            /// time order as the replay learns of more of them. The weights
+            /// `2^((o − first) / halfLife)` differ from `2^(−age / halfLife)` by one factor per
+            /// time, which a quantile does not see.
+            struct RunningCounts {
+                var covered: [Double], total = 0.0, taken = 0
+            }
+            func take(_ sums: inout RunningCounts, upTo known: Int, halfLife: Int?) {
+                covered.withUnsafeBufferPointer { counted in
+                    sums.covered.withUnsafeMutableBufferPointer { c in
+                        while sums.taken < known {
+                            let j = sums.taken, w = halfLife.map { pow(2, Double(origins[j] - first) / Double($0)) } ?? 1
+                            for k in 0..<g { c[k] += w * counted[j * g + k] }
+                            sums.total += w * counts[j]
+                            sums.taken += 1
                         }
                     }
                 }
-                return (sums, totals)
             }
-            /// The smallest scale covering `1 − level` of the weighted needs of the first `known` origins.
-            func factor(_ sums: (covered: [Double], counts: [Double]), known: Int, level: Double) -> Double? {
-                let total = sums.counts[known], row = known * g, wanted = (1 - level) * total - 1e-9
-                guard total > 0 else { return nil }
-                guard sums.covered[row + g - 1] >= wanted else { return scales[g - 1] }
+            /// The smallest scale covering `1 − level` of the weighted needs taken.
+            func factor(_ sums: RunningCounts, level: Double) -> Double? {
+                let wanted = (1 - level) * sums.total - 1e-9
+                guard sums.total > 0 else { return nil }
+                guard sums.covered[g - 1] >= wanted else { return scales[g - 1] }
                 var lo = 0, hi = g - 1
-                while lo < hi { let mid = (lo + hi) / 2; if sums.covered[row + mid] >= wanted { hi = mid } else { lo = mid + 1 } }
+                while lo < hi { let mid = (lo + hi) / 2; if sums.covered[mid] >= wanted { hi = mid } else { lo = mid + 1 } }
                 return scales[lo]
             }
-            var best: (sums: (covered: [Double], counts: [Double]), halfLife: Int?, level: Double, pinball: Double, missed: Double, points: Int)?
+            var best: (final: Double?, halfLife: Int?, pinball: Double, missed: Double, points: Int)?
             for halfLife in halfLives {
-                let sums = prefixSums(halfLife: halfLife)
+                var sums = RunningCounts(covered: [Double](repeating: 0, count: g))
                 var level = tail, pending: [(end: Int, missed: Double)] = [], next = 0
                 var missed = 0, points = 0, pinball = 0.0
                 for r in replayed {
@@ -130,7 +133,8 @@ struct IntervalCalibration {
                     // Adaptive conformal inference: once an origin's horizon has passed, the level
                     // moves by `rate × (tail − the share it missed)`.
                     while next < pending.count, pending[next].end <= o { level = max(minimumLevel, level + rate * (tail - pending[next].missed)); next += 1 }
-                    guard let f = factor(sums, known: r.known, level: level) else { continue }
+                    take(&sums, upTo: r.known, halfLife: halfLife)
+                    guard let f = factor(sums, level: level) else { continue }
                     var originMissed = 0, originPoints = 0
                     let row = errors[r.index], rowScales = r.index * horizon
                     for h in 0..<horizon where sign * offsets[h] > 0 && !excluded[o + h] {
@@ -143,12 +147,14 @@ struct IntervalCalibration {
                 }
                 while next < pending.count { level = max(minimumLevel, level + rate * (tail - pending[next].missed)); next += 1 }
                 guard points > 0 else { continue }
-                if best.map({ pinball < $0.pinball }) ?? true { best = (sums, halfLife, level, pinball, Double(missed) / Double(points), points) }
+                if best.map({ pinball < $0.pinball }) ?? true {
+                    take(&sums, upTo: origins.count, halfLife: halfLife)
+                    best = (factor(sums, level: level), halfLife, pinball, Double(missed) / Double(points), points)
+                }
             }
             guard let chosen = best else { return (1, nil, .nan, 0, 0) }
             // Never narrower than the pooled spread of all inner origins.
-            return (max(1, factor(chosen.sums, known: origins.count, level: chosen.level) ?? 1), chosen.halfLife, chosen.missed, chosen.points,
-                    chosen.pinball)
+            return (max(1, chosen.final ?? 1), chosen.halfLife, chosen.missed, chosen.points, chosen.pinball)
         }
         let upper = side(sign: 1, offsets: upperOffsets), lower = side(sign: -1, offsets: lowerOffsets)
         guard upper.points > 0 || lower.points > 0 else { return .identity }

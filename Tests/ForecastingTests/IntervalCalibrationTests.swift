@@ -72,7 +72,7 @@ import TestSupport
         let p = BacktestProtocol(seasons: [86400, 604800], start: TimestampParser.parse(start)!, train: 8 * 604800, horizon: 86400, origins: 20)
         let auto = try Backtest.run(series, protocol: p, autoOnly: true)[0]
         #expect(auto.maseDay <= target, "\(file): MASE_d \(auto.maseDay)")
-        // 87–93 % is the aim; recorded: taylor 93.4 %, bank_calls 89.0 %.
+        // 87–93 % is the aim; recorded: taylor 93.4 %, bank_calls 88.5 %.
         #expect(auto.coverage90 >= 87 && auto.coverage90 <= 95, "\(file): 90 % interval covered \(auto.coverage90) %")
     }
 
