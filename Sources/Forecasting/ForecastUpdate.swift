@@ -3,8 +3,8 @@ import Foundation
 /// Incremental forecasting: a fit chooses the models, their parameters and the intervals; between
 /// fits each new observation moves the chosen models' states (`ModelState`) one step, and the
 /// forecast is made again from the newest observation with the same weights and the same interval
-/// offsets per lead (each times its step's phase scale, when the fit chose them). An update costs a few operations per model and step; a fit costs the whole
-/// inner evaluation.
+/// offsets per lead (each times its step's phase scale, when the fit chose them). An update costs a
+/// few operations per model and step; a fit costs the whole inner evaluation.
 ///
 /// The intervals stay valid because the inner evaluation measured them the same way: its origins
 /// forecast from model states filtered up to each origin with the fitted parameters.

@@ -255,8 +255,6 @@ public struct Forecaster: Sendable {
         let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
                                          intervalCoverage: calibration.coverage, origins: origins.count)
 
-        // What an update between fits needs: each chosen model's state and weight, each quantile's
-        // offset from the mean at each lead as calibrated here, and the phase scales they go with.
         // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
         let profile = holidayDays.isEmpty ? nil : holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
         if let profile, Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step, mean: &mean, quantiles: &quantiles) {
@@ -269,6 +267,8 @@ public struct Forecaster: Sendable {
         for (j, i) in chosen.indices.enumerated() { weights[runs[i].name] = chosen.weights[j] }
         var result = Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: name, weights: weights, accuracy: accuracy, notes: notes, step: cal.step)
         for i in chosen.indices { result.parameters[runs[i].name] = runs[i].parameters }
+        // What an update between fits needs: each chosen model's state and weight, each quantile's
+        // offset from the mean at each lead as calibrated here, and the phase scales they go with.
         let states = chosen.indices.compactMap { runs[$0].state }
         if states.count == chosen.indices.count {
             result.updater = ForecastUpdater(states: states, weights: chosen.weights, offsets: offsets, difficulty: difficulty, calendar: cal, next: n, horizon: horizon,
