@@ -26,10 +26,15 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var model: String
     /// Mean |actual − forecast| ÷ mean |y[t] − y[t − day]| over the training window.
     public var maseDay: Double
+    /// How far the mean MASE_d could be from the same protocol's on other days like these: half
+    /// the width of its 90 % confidence interval (`OriginSpread`).
+    public var maseDayMargin: Double
     /// Mean 200·|a − f| ÷ (|a| + |f|), in percent.
     public var smape: Double
     /// Share of actuals inside the 5 %–95 % interval, in percent.
     public var coverage90: Double
+    /// Half the width of the coverage's 90 % confidence interval, in points (`OriginSpread`).
+    public var coverage90Margin: Double
     /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator.
     public var scaledPinball: Double
     /// Fit plus forecast, after a warm-up, averaged over origins: wall-clock time (the engine runs
@@ -40,7 +45,7 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var choices: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case model, maseDay = "MASE_d", smape = "sMAPE", coverage90 = "Cov90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices
+        case model, maseDay = "MASE_d", maseDayMargin = "MASE_d_margin90", smape = "sMAPE", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices
     }
 }
 
@@ -68,7 +73,7 @@ public enum Backtest {
         let variants: [(String, [any ForecastModel])] = (autoOnly ? [] : models.map { ($0.name, [$0]) }) + [("auto", models)]
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
-            var mase = 0.0, smape = 0.0, cover = 0.0, pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
+            var mase = OriginSpread(), smape = 0.0, cover = OriginSpread(), pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
             var choices: [String] = []
             for k in -1..<p.origins {
                 let origin = first + max(k, 0) * horizonSteps
@@ -98,13 +103,14 @@ public enum Backtest {
                     pl += (pinballLoss(a, lo[h], 0.05) + pinballLoss(a, hi[h], 0.95)) / 2
                 }
                 let H = Double(horizonSteps)
-                mase += ae / H / scale
+                mase.add(ae / H / scale)
                 smape += sm / H
-                cover += 100 * inside / H
+                cover.add(100 * inside / H)
                 pinball += pl / H / scale
             }
             let n = Double(p.origins)
-            scores.append(BacktestScore(model: name, maseDay: mase / n, smape: smape / n, coverage90: cover / n, scaledPinball: pinball / n,
+            scores.append(BacktestScore(model: name, maseDay: mase.mean, maseDayMargin: mase.margin90, smape: smape / n,
+                                        coverage90: cover.mean, coverage90Margin: cover.margin90, scaledPinball: pinball / n,
                                         secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil))
         }
         return scores
@@ -123,16 +129,49 @@ public enum Backtest {
     }
 }
 
+/// The mean of a score over a window's origins, and how far that mean could be from the same
+/// forecaster's on other days like them: one window of 20 days is a small sample, and a coverage of
+/// 93 % from it cannot tell an interval that covers 90 % from one that covers 95 %.
+///
+/// Each origin's score is one observation: the steps within an origin's horizon share its day's
+/// surprises (a whole day runs high), so they are not independent, while origins a horizon apart
+/// nearly are. The margin is the normal approximation's, `1.645 × sd ÷ √n` over the origins'
+/// scores: half the width of a 90 % confidence interval of the mean. Days that still correlate
+/// (a warm week) make it too small, so it is a lower bound on the window's uncertainty.
+public struct OriginSpread: Sendable {
+    private(set) var count = 0
+    private var sum = 0.0, sumOfSquares = 0.0
+
+    public init() {}
+
+    public mutating func add(_ score: Double) {
+        count += 1; sum += score; sumOfSquares += score * score
+    }
+
+    public var mean: Double { count > 0 ? sum / Double(count) : .nan }
+
+    /// Half the width of the mean's 90 % interval; 0 with fewer than two origins (no spread to read).
+    public var margin90: Double {
+        guard count > 1 else { return 0 }
+        let n = Double(count)
+        let variance = max(0, (sumOfSquares - sum * sum / n) / (n - 1))
+        return 1.645 * (variance / n).squareRoot()
+    }
+}
+
 /// The protocol run from many start dates across a whole history: how the engine does as a user
 /// would meet it, window after window, not on one chosen window.
 public struct SweepWindow: Sendable, Codable, Equatable {
     public var start: String
     public var maseDay: Double
     public var coverage90: Double
+    /// Half the width of the coverage's 90 % confidence interval over the window's origins, in
+    /// points (`OriginSpread`).
+    public var coverage90Margin: Double
     /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator: the interval's sharpness and
     /// calibration in one proper score.
     public var scaledPinball: Double
-    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90", scaledPinball = "scaled_pinball" }
+    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball" }
 }
 
 public struct SweepSummary: Sendable, Codable, Equatable {
@@ -162,7 +201,8 @@ extension Backtest {
             q.start = series.times[i]
             do {
                 if let auto = try run(series, protocol: q, autoOnly: true).last {
-                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90, scaledPinball: auto.scaledPinball))
+                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90,
+                                              coverage90Margin: auto.coverage90Margin, scaledPinball: auto.scaledPinball))
                 }
             } catch let e as ForecastError where e.problem.contains("too short") {
                 break  // the rest of the history cannot hold a window (gaps counted)

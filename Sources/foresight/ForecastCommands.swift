@@ -122,6 +122,8 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
+    static let marginNote = "±90%: half the width of a 90 % confidence interval of the mean over the window's origins, each origin's day one observation"
+
     func validate() throws {
         if origins < 1 { throw ValidationError("--origins must be at least 1") }
         if format == .csv { throw ValidationError("--format csv is for forecast; use table or json") }
@@ -147,11 +149,14 @@ struct BacktestCommand: ParsableCommand {
                 print(String(decoding: try encoder.encode(summary), as: UTF8.self))
             case .table:
                 print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
-                print("window start          MASE_d  Cov90%  pinball")
-                for w in summary.windows { print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f  %7.4f", w.maseDay, w.coverage90, w.scaledPinball)) }
+                print("window start          MASE_d  Cov90% (±90%)  pinball")
+                for w in summary.windows {
+                    print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f ±%5.1f  %7.4f", w.maseDay, w.coverage90, w.coverage90Margin, w.scaledPinball))
+                }
                 print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%; pinball median %.4f",
                              summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage,
                              summary.medianPinball))
+                print(Self.marginNote)
             }
             return
         }
@@ -163,15 +168,17 @@ struct BacktestCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(scores), as: UTF8.self))
         case .table:
             print("source: \(source); \(origins) origins, train \(train), horizon \(horizon)")
-            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d  sMAPE%  Cov90%  pinball  ms/origin  cpu ms/origin")
+            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d (±90%)  sMAPE%  Cov90% (±90%)  pinball  ms/origin  cpu ms/origin")
             for s in scores {
                 print(s.model.padding(toLength: 20, withPad: " ", startingAt: 0)
-                      + String(format: "  %6.3f  %6.2f  %6.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.smape, s.coverage90, s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
+                      + String(format: "  %6.3f ±%5.3f  %6.2f  %6.1f ±%5.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.maseDayMargin, s.smape, s.coverage90, s.coverage90Margin,
+                               s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
             }
             if let choices = scores.last?.choices {
                 let counts = Dictionary(grouping: choices, by: { $0 }).mapValues(\.count).sorted { $0.value > $1.value }
                 print("auto chose: " + counts.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
             }
+            print(Self.marginNote)
         }
     }
 }

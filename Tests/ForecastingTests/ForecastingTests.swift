@@ -245,9 +245,35 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         let single = try Backtest.run(series, protocol: p, autoOnly: true)
         #expect(single.count == 1 && single[0].model == "auto")
         #expect(abs(sweep.windows[0].maseDay - single[0].maseDay) < 1e-9 && abs(sweep.windows[0].coverage90 - single[0].coverage90) < 1e-9)
+        #expect(sweep.windows[0].coverage90Margin == single[0].coverage90Margin && single[0].coverage90Margin > 0,
+                "seven days of taylor do not all cover alike: \(single[0].coverage90Margin)")
         #expect(sweep.worstMASE >= sweep.medianMASE && sweep.lowestCoverage <= sweep.medianCoverage && sweep.medianCoverage <= sweep.highestCoverage)
         let short = synthetic(days: 30) { dailyShape($0) }
         #expect(throws: ForecastError.self) { try Backtest.sweep(short, protocol: BacktestProtocol(seasons: [86400], start: short.times[0], train: 8 * 604800, horizon: 86400, origins: 20), every: 604800) }
+    }
+
+    /// The margin is the normal approximation's half-width of the mean's 90 % interval, with
+    /// each origin one observation: `1.645 × sd ÷ √n`, sd over n − 1.
+    @Test func originSpreadGivesTheMeansNinetyPercentMargin() {
+        var spread = OriginSpread()
+        #expect(spread.mean.isNaN && spread.margin90 == 0)
+        spread.add(90)
+        #expect(spread.mean == 90 && spread.margin90 == 0, "one origin has no spread to read")
+        for v in [100.0, 80, 90] { spread.add(v) }
+        // scores 90, 100, 80, 90: mean 90, sample variance 200 / 3, se = √(200 / 3 / 4)
+        #expect(abs(spread.mean - 90) < 1e-12)
+        #expect(abs(spread.margin90 - 1.645 * (200.0 / 3 / 4).squareRoot()) < 1e-9, "\(spread.margin90)")
+        var same = OriginSpread()
+        for _ in 0..<20 { same.add(0.93) }
+        #expect(same.margin90 < 1e-6, "identical origins: \(same.margin90)")
+    }
+
+    /// One origin's score gives the protocol no spread; the backtest says so (0) rather than invent one.
+    @Test func aBacktestOfOneOriginHasNoMargin() throws {
+        let series = synthetic(days: 60) { dailyShape($0) }
+        let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 1)
+        let scores = try Backtest.run(series, protocol: p, models: [SeasonalNaive()])
+        #expect(scores.allSatisfy { $0.coverage90Margin == 0 && $0.maseDayMargin == 0 })
     }
 
     @Test func tooShortHistoryIsExplained() throws {
