@@ -6,6 +6,10 @@ AutoETS trend) on the shipped rolling-origin protocol, so its scores can be meas
 
 Without --sweep-weeks it runs one window of 20 origins from --start (default: the first row);
 with it, one window every N weeks across the whole file, like `foresight backtest --sweep`.
+With --paired F.json ... (the output of `foresight backtest --format json` on the same file, one per
+window), it also compares `auto` with MSTL origin by origin: the mean of each origin's difference,
+with the 90 % margin of that mean (1.645 × sd / sqrt(n)), which is far tighter than the two means'
+own margins because both forecasters meet the same days.
 Needs `pip install statsforecast pandas` (measured with statsforecast 2.1.1 and pandas 2.3.3); not
 part of any test run.
 """
@@ -18,6 +22,7 @@ from statsforecast.models import MSTL
 a = argparse.ArgumentParser()
 a.add_argument("file"); a.add_argument("step", type=int)
 a.add_argument("--start"); a.add_argument("--sweep-weeks", type=int)
+a.add_argument("--paired", nargs="+", default=[])
 args = a.parse_args()
 rows = list(csv.reader(open(args.file)))[1:]
 times = [datetime.fromisoformat(r[0]) for r in rows]
@@ -44,7 +49,26 @@ def window(start):
         pin = lambda q, b: np.mean(np.maximum(q * (actual - b), (q - 1) * (actual - b)))
         scores.append((np.mean(np.abs(actual - mean)) / scale, np.mean((actual >= lo) & (actual <= hi)) * 100,
                        (pin(0.05, lo) + pin(0.95, hi)) / 2 / scale, elapsed))
+        per_origin[str(times[o])] = scores[-1]
     return np.mean(np.array(scores), axis=0)
+
+per_origin = {}
+def paired():
+    """auto − MSTL per origin, over every origin both were scored on."""
+    import json
+    auto = {}
+    for f in args.paired:
+        for model in json.load(open(f)):
+            if model["model"] == "auto":
+                auto.update({o["origin"]: (o["MASE_d"], o["scaled_pinball"]) for o in model["origins"]})
+    common = sorted(set(auto) & set(per_origin))
+    if len(common) < 2:
+        print(f"paired: {len(common)} origins in common; nothing to compare"); return
+    for name, a_i, m_i in (("MASE_d", 0, 0), ("pinball", 1, 2)):
+        d = np.array([auto[t][a_i] - per_origin[t][m_i] for t in common])
+        margin = 1.645 * d.std(ddof=1) / np.sqrt(len(d))
+        print(f"paired over {len(d)} origins, auto - MSTL {name}: {d.mean():+.4f} ± {margin:.4f} (90 %); "
+              f"auto better at {(d < 0).sum()} of {len(d)} origins")
 
 start = datetime.fromisoformat(args.start) if args.start else times[0]
 if not args.sweep_weeks:
@@ -60,3 +84,4 @@ else:
     o = np.array(out)
     print(f"{len(o)} windows: MASE_d median {np.median(o[:, 0]):.3f}, worst {o[:, 0].max():.3f}; "
           f"90% coverage median {np.median(o[:, 1]):.1f} %, lowest {o[:, 1].min():.1f} %; pinball median {np.median(o[:, 2]):.4f}")
+if args.paired: paired()

@@ -43,10 +43,23 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var cpuSecondsPerOrigin: Double
     /// What `auto` chose at each origin.
     public var choices: [String]?
+    /// Each origin's own scores, in time order, so two forecasters run on the same origins can be
+    /// compared origin by origin (a paired difference is far tighter than two means' margins).
+    public var origins: [OriginScore]
 
     enum CodingKeys: String, CodingKey {
-        case model, maseDay = "MASE_d", maseDayMargin = "MASE_d_margin90", smape = "sMAPE", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices
+        case model, maseDay = "MASE_d", maseDayMargin = "MASE_d_margin90", smape = "sMAPE", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices, origins
     }
+}
+
+/// One origin's scores in a backtest (the same definitions as `BacktestScore`'s means).
+public struct OriginScore: Sendable, Codable, Equatable {
+    /// The origin: the first forecast step's time.
+    public var origin: String
+    public var maseDay: Double
+    public var coverage90: Double
+    public var scaledPinball: Double
+    enum CodingKeys: String, CodingKey { case origin, maseDay = "MASE_d", coverage90 = "Cov90", scaledPinball = "scaled_pinball" }
 }
 
 public enum Backtest {
@@ -74,7 +87,7 @@ public enum Backtest {
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
             var mase = OriginSpread(), smape = 0.0, cover = OriginSpread(), pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
-            var choices: [String] = []
+            var choices: [String] = [], perOrigin: [OriginScore] = []
             for k in -1..<p.origins {
                 let origin = first + max(k, 0) * horizonSteps
                 let trainStart = origin - trainSteps
@@ -103,15 +116,19 @@ public enum Backtest {
                     pl += (pinballLoss(a, lo[h], 0.05) + pinballLoss(a, hi[h], 0.95)) / 2
                 }
                 let H = Double(horizonSteps)
-                mase.add(ae / H / scale)
+                let scores = OriginScore(origin: TimestampParser.format(cal.time(at: origin)), maseDay: ae / H / scale,
+                                         coverage90: 100 * inside / H, scaledPinball: pl / H / scale)
+                perOrigin.append(scores)
+                mase.add(scores.maseDay)
                 smape += sm / H
-                cover.add(100 * inside / H)
-                pinball += pl / H / scale
+                cover.add(scores.coverage90)
+                pinball += scores.scaledPinball
             }
             let n = Double(p.origins)
             scores.append(BacktestScore(model: name, maseDay: mase.mean, maseDayMargin: mase.margin90, smape: smape / n,
                                         coverage90: cover.mean, coverage90Margin: cover.margin90, scaledPinball: pinball / n,
-                                        secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil))
+                                        secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil,
+                                        origins: perOrigin))
         }
         return scores
     }

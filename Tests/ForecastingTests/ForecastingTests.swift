@@ -276,6 +276,21 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(scores.allSatisfy { $0.coverage90Margin == 0 && $0.maseDayMargin == 0 })
     }
 
+    /// Each origin's scores are reported (for comparisons origin by origin), a horizon apart, and
+    /// they are what the window's means and margins are made of.
+    @Test func aBacktestReportsEachOriginsScores() throws {
+        let series = synthetic(days: 64) { t in dailyShape(t) + Double((t * 7919) % 13) }
+        let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 5)
+        let score = try #require(try Backtest.run(series, protocol: p, models: [SeasonalNaive()]).first)
+        #expect(score.origins.map(\.origin) == (0..<5).map { TimestampParser.format(series.times[0] + 8 * 604800 + Int64($0) * 86400) })
+        var mase = OriginSpread(), cover = OriginSpread()
+        for o in score.origins { mase.add(o.maseDay); cover.add(o.coverage90) }
+        #expect(abs(score.maseDay - mase.mean) < 1e-12 && abs(score.maseDayMargin - mase.margin90) < 1e-12)
+        #expect(abs(score.coverage90 - cover.mean) < 1e-12 && abs(score.coverage90Margin - cover.margin90) < 1e-12)
+        #expect(abs(score.scaledPinball - score.origins.map(\.scaledPinball).reduce(0, +) / 5) < 1e-12)
+        #expect(score.origins.allSatisfy { $0.maseDay > 0 && $0.scaledPinball > 0 }, "a noisy series is never forecast exactly")
+    }
+
     @Test func tooShortHistoryIsExplained() throws {
         let series = synthetic(days: 30) { dailyShape($0) }
         let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 20)
