@@ -35,6 +35,12 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var coverage90: Double
     /// Half the width of the coverage's 90 % confidence interval, in points (`OriginSpread`).
     public var coverage90Margin: Double
+    /// Share of actuals above the 95 % quantile, in percent (5 when calibrated): the side of the
+    /// interval that costs load when it is too low. The rest of `100 − coverage90` is below the 5 %.
+    public var above95: Double
+    /// Share of actuals at or below the 0.9 quantile, in percent (90 when calibrated): the quantile a
+    /// ZonePlan sizes its zones to unless told otherwise.
+    public var atOrBelow90: Double
     /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator.
     public var scaledPinball: Double
     /// Fit plus forecast, after a warm-up, averaged over origins: wall-clock time (the engine runs
@@ -48,7 +54,8 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     public var origins: [OriginScore]
 
     enum CodingKeys: String, CodingKey {
-        case model, maseDay = "MASE_d", maseDayMargin = "MASE_d_margin90", smape = "sMAPE", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices, origins
+        case model, maseDay = "MASE_d", maseDayMargin = "MASE_d_margin90", smape = "sMAPE", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", above95 = "above_q95", atOrBelow90 = "at_or_below_q90"
+        case scaledPinball = "scaled_pinball", secondsPerOrigin = "seconds_per_origin", cpuSecondsPerOrigin = "cpu_seconds_per_origin", choices, origins
     }
 }
 
@@ -87,6 +94,7 @@ public enum Backtest {
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
             var mase = OriginSpread(), smape = 0.0, cover = OriginSpread(), pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
+            var above95 = 0.0, atOrBelow90 = 0.0
             var choices: [String] = [], perOrigin: [OriginScore] = []
             for k in -1..<p.origins {
                 let origin = first + max(k, 0) * horizonSteps
@@ -106,13 +114,15 @@ public enum Backtest {
                 var scale = 0.0
                 for t in dayLag..<window.values.count { scale += abs(window.values[t] - window.values[t - dayLag]) }
                 scale /= Double(window.values.count - dayLag)
-                let lo = forecast.quantile(0.05)!, hi = forecast.quantile(0.95)!
-                var ae = 0.0, sm = 0.0, inside = 0.0, pl = 0.0
+                let lo = forecast.quantile(0.05)!, hi = forecast.quantile(0.95)!, q90 = forecast.quantile(0.9)!
+                var ae = 0.0, sm = 0.0, inside = 0.0, pl = 0.0, above = 0.0, sized = 0.0
                 for h in 0..<horizonSteps {
                     let a = actual[h], f = forecast.mean[h]
                     ae += abs(a - f)
                     sm += (abs(a) + abs(f)) > 0 ? 200 * abs(a - f) / (abs(a) + abs(f)) : 0
                     if a >= lo[h] && a <= hi[h] { inside += 1 }
+                    if a > hi[h] { above += 1 }
+                    if a <= q90[h] { sized += 1 }
                     pl += (pinballLoss(a, lo[h], 0.05) + pinballLoss(a, hi[h], 0.95)) / 2
                 }
                 let H = Double(horizonSteps)
@@ -122,11 +132,14 @@ public enum Backtest {
                 mase.add(scores.maseDay)
                 smape += sm / H
                 cover.add(scores.coverage90)
+                above95 += 100 * above / H
+                atOrBelow90 += 100 * sized / H
                 pinball += scores.scaledPinball
             }
             let n = Double(p.origins)
             scores.append(BacktestScore(model: name, maseDay: mase.mean, maseDayMargin: mase.margin90, smape: smape / n,
-                                        coverage90: cover.mean, coverage90Margin: cover.margin90, scaledPinball: pinball / n,
+                                        coverage90: cover.mean, coverage90Margin: cover.margin90, above95: above95 / n, atOrBelow90: atOrBelow90 / n,
+                                        scaledPinball: pinball / n,
                                         secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil,
                                         origins: perOrigin))
         }
@@ -185,10 +198,16 @@ public struct SweepWindow: Sendable, Codable, Equatable {
     /// Half the width of the coverage's 90 % confidence interval over the window's origins, in
     /// points (`OriginSpread`).
     public var coverage90Margin: Double
+    /// As in `BacktestScore`: actuals above the 95 % quantile, and at or below the 0.9 quantile, in percent.
+    public var above95: Double
+    public var atOrBelow90: Double
     /// Mean of the 5 % and 95 % pinball losses ÷ the MASE denominator: the interval's sharpness and
     /// calibration in one proper score.
     public var scaledPinball: Double
-    enum CodingKeys: String, CodingKey { case start, maseDay = "MASE_d", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", scaledPinball = "scaled_pinball" }
+    enum CodingKeys: String, CodingKey {
+        case start, maseDay = "MASE_d", coverage90 = "Cov90", coverage90Margin = "Cov90_margin90", above95 = "above_q95", atOrBelow90 = "at_or_below_q90"
+        case scaledPinball = "scaled_pinball"
+    }
 }
 
 public struct SweepSummary: Sendable, Codable, Equatable {
@@ -199,6 +218,11 @@ public struct SweepSummary: Sendable, Codable, Equatable {
     public var lowestCoverage: Double
     public var highestCoverage: Double
     public var medianPinball: Double
+    /// Over the windows: the median share above the 95 % quantile, and the median and lowest share
+    /// at or below the 0.9 quantile (the ZonePlan default).
+    public var medianAbove95: Double
+    public var medianAtOrBelow90: Double
+    public var lowestAtOrBelow90: Double
 }
 
 extension Backtest {
@@ -219,7 +243,7 @@ extension Backtest {
             do {
                 if let auto = try run(series, protocol: q, autoOnly: true).last {
                     windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90,
-                                              coverage90Margin: auto.coverage90Margin, scaledPinball: auto.scaledPinball))
+                                              coverage90Margin: auto.coverage90Margin, above95: auto.above95, atOrBelow90: auto.atOrBelow90, scaledPinball: auto.scaledPinball))
                 }
             } catch let e as ForecastError where e.problem.contains("too short") {
                 break  // the rest of the history cannot hold a window (gaps counted)
@@ -233,6 +257,8 @@ extension Backtest {
         }
         let mase = windows.map(\.maseDay), cover = windows.map(\.coverage90)
         return SweepSummary(windows: windows, medianMASE: median(mase), worstMASE: mase.max()!, medianCoverage: median(cover),
-                            lowestCoverage: cover.min()!, highestCoverage: cover.max()!, medianPinball: median(windows.map(\.scaledPinball)))
+                            lowestCoverage: cover.min()!, highestCoverage: cover.max()!, medianPinball: median(windows.map(\.scaledPinball)),
+                            medianAbove95: median(windows.map(\.above95)), medianAtOrBelow90: median(windows.map(\.atOrBelow90)),
+                            lowestAtOrBelow90: windows.map(\.atOrBelow90).min()!)
     }
 }

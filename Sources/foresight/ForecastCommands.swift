@@ -122,7 +122,10 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
-    static let marginNote = "±90%: half the width of a 90 % confidence interval of the mean over the window's origins, each origin's day one observation"
+    static let marginNote = """
+        ±90%: half the width of a 90 % confidence interval of the mean over the window's origins, each origin's day one observation
+        >q95%: actuals above the 0.95 quantile (5 when calibrated); ≤q90%: at or below the 0.9 quantile, what zones are sized to by default (90)
+        """
 
     func validate() throws {
         if origins < 1 { throw ValidationError("--origins must be at least 1") }
@@ -149,13 +152,16 @@ struct BacktestCommand: ParsableCommand {
                 print(String(decoding: try encoder.encode(summary), as: UTF8.self))
             case .table:
                 print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
-                print("window start          MASE_d  Cov90% (±90%)  pinball")
+                print("window start          MASE_d  Cov90% (±90%)  >q95%  ≤q90%  pinball")
                 for w in summary.windows {
-                    print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %6.3f  %6.1f ±%5.1f  %7.4f", w.maseDay, w.coverage90, w.coverage90Margin, w.scaledPinball))
+                    print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0)
+                          + String(format: "  %6.3f  %6.1f ±%5.1f  %5.1f  %5.1f  %7.4f", w.maseDay, w.coverage90, w.coverage90Margin, w.above95, w.atOrBelow90, w.scaledPinball))
                 }
                 print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%; pinball median %.4f",
                              summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage,
                              summary.medianPinball))
+                print(String(format: "above the 0.95 quantile: median %.1f %%; at or below the 0.9 quantile: median %.1f %%, lowest %.1f %%",
+                             summary.medianAbove95, summary.medianAtOrBelow90, summary.lowestAtOrBelow90))
                 print(Self.marginNote)
             }
             return
@@ -168,11 +174,11 @@ struct BacktestCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(scores), as: UTF8.self))
         case .table:
             print("source: \(source); \(origins) origins, train \(train), horizon \(horizon)")
-            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d (±90%)  sMAPE%  Cov90% (±90%)  pinball  ms/origin  cpu ms/origin")
+            print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d (±90%)  sMAPE%  Cov90% (±90%)  >q95%  ≤q90%  pinball  ms/origin  cpu ms/origin")
             for s in scores {
                 print(s.model.padding(toLength: 20, withPad: " ", startingAt: 0)
-                      + String(format: "  %6.3f ±%5.3f  %6.2f  %6.1f ±%5.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.maseDayMargin, s.smape, s.coverage90, s.coverage90Margin,
-                               s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
+                      + String(format: "  %6.3f ±%5.3f  %6.2f  %6.1f ±%5.1f  %5.1f  %5.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.maseDayMargin, s.smape, s.coverage90, s.coverage90Margin,
+                               s.above95, s.atOrBelow90, s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
             }
             if let choices = scores.last?.choices {
                 let counts = Dictionary(grouping: choices, by: { $0 }).mapValues(\.count).sorted { $0.value > $1.value }

@@ -291,6 +291,19 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(score.origins.allSatisfy { $0.maseDay > 0 && $0.scaledPinball > 0 }, "a noisy series is never forecast exactly")
     }
 
+    /// The one-sided shares say which side missed: load that jumps past every forecast is all
+    /// above the 0.95 quantile and none of it within the 0.9 quantile a zone is sized to; load that
+    /// falls is the reverse.
+    @Test func aBacktestSaysWhichSideItsMissesFellOn() throws {
+        let train = 56 * 48
+        for (jump, above, sized) in [(1000.0, 100.0, 0.0), (-1000.0, 0.0, 100.0)] {
+            let series = synthetic(days: 58) { t in dailyShape(t) + Double((t * 7919) % 13) + (t >= train ? jump : 0) }
+            let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 1)
+            let score = try #require(try Backtest.run(series, protocol: p, models: [SeasonalNaive()]).first)
+            #expect(score.coverage90 == 0 && score.above95 == above && score.atOrBelow90 == sized, "jump \(jump): \(score)")
+        }
+    }
+
     @Test func tooShortHistoryIsExplained() throws {
         let series = synthetic(days: 30) { dailyShape($0) }
         let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 20)
