@@ -2,7 +2,7 @@
 AutoETS trend) on the shipped rolling-origin protocol, so its scores can be measured on any series
 `foresight backtest` runs on. Usage:
 
-    python hack/python-reference.py FILE.csv STEP_MINUTES [--start TS] [--sweep-weeks N]
+    python hack/python-reference.py FILE.csv STEP_MINUTES [--start TS] [--sweep-weeks N] [--paired F.json ...]
 
 Without --sweep-weeks it runs one window of 20 origins from --start (default: the first row);
 with it, one window every N weeks across the whole file, like `foresight backtest --sweep`.
@@ -14,6 +14,7 @@ Needs `pip install statsforecast pandas` (measured with statsforecast 2.1.1 and 
 part of any test run.
 """
 import argparse, csv, time
+from collections import Counter
 from datetime import datetime, timedelta
 import numpy as np, pandas as pd
 from statsforecast import StatsForecast
@@ -28,8 +29,13 @@ rows = list(csv.reader(open(args.file)))[1:]
 times = [datetime.fromisoformat(r[0]) for r in rows]
 values = np.array([float(r[1]) for r in rows])
 index = {t: i for i, t in enumerate(times)}
-day = 24 * 60 // args.step
-week = 7 * day
+# A day and a week in observations, read from the file: the usual number of rows per date and of
+# dates per ISO week (48 and 336 for a half-hourly series; 169 and 845 for bank_calls, whose rows
+# are its open hours of its working days, as `foresight` reads it).
+common = lambda counts: Counter(counts.values()).most_common(1)[0][0]
+dates = Counter(t.date() for t in times)
+day = common(dates)
+week = day * common(Counter(d.isocalendar()[:2] for d in dates))
 train, origins = 8 * week, 20
 
 def window(start):
