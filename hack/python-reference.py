@@ -8,8 +8,8 @@ Without --sweep-weeks it runs one window of 20 origins from --start (default: th
 with it, one window every N weeks across the whole file, like `foresight backtest --sweep`.
 With --paired F.json ... (the output of `foresight backtest --format json` on the same file, one per
 window), it also compares `auto` with MSTL origin by origin: the mean of each origin's difference,
-with the 90 % margin of that mean (1.645 × sd / sqrt(n)), which is far tighter than the two means'
-own margins because both forecasters meet the same days.
+with the 90 % margin of that mean (1.645 × sd / sqrt(n)), so both forecasters are judged on the
+same days.
 Needs `pip install statsforecast pandas` (measured with statsforecast 2.1.1 and pandas 2.3.3); not
 part of any test run.
 """
@@ -67,11 +67,11 @@ def paired():
         for model in json.load(open(f)):
             if model["model"] == "auto":
                 auto.update({o["origin"]: (o["MASE_d"], o["scaled_pinball"]) for o in model["origins"]})
-    common = sorted(set(auto) & set(per_origin))
-    if len(common) < 2:
-        print(f"paired: {len(common)} origins in common; nothing to compare"); return
+    both = sorted(set(auto) & set(per_origin))
+    if len(both) < 2:
+        print(f"paired: {len(both)} origins in common; nothing to compare"); return
     for name, a_i, m_i in (("MASE_d", 0, 0), ("pinball", 1, 2)):
-        d = np.array([auto[t][a_i] - per_origin[t][m_i] for t in common])
+        d = np.array([auto[t][a_i] - per_origin[t][m_i] for t in both])
         margin = 1.645 * d.std(ddof=1) / np.sqrt(len(d))
         print(f"paired over {len(d)} origins, auto - MSTL {name}: {d.mean():+.4f} ± {margin:.4f} (90 %); "
               f"auto better at {(d < 0).sum()} of {len(d)} origins")

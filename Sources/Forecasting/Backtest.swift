@@ -36,7 +36,8 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     /// Half the width of the coverage's 90 % confidence interval, in points (`OriginSpread`).
     public var coverage90Margin: Double
     /// Share of actuals above the 95 % quantile, in percent (5 when calibrated): the side of the
-    /// interval that costs load when it is too low. The rest of `100 − coverage90` is below the 5 %.
+    /// interval that costs load when it is too low. The rest of `100 − coverage90` lies below the
+    /// 5 % quantile.
     public var above95: Double
     /// Share of actuals at or below the 0.9 quantile, in percent (90 when calibrated): the quantile a
     /// ZonePlan sizes its zones to unless told otherwise.
@@ -50,7 +51,7 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     /// What `auto` chose at each origin.
     public var choices: [String]?
     /// Each origin's own scores, in time order, so two forecasters run on the same origins can be
-    /// compared origin by origin (a paired difference is far tighter than two means' margins).
+    /// compared day by day rather than by their means alone.
     public var origins: [OriginScore]
 
     enum CodingKeys: String, CodingKey {
@@ -59,14 +60,21 @@ public struct BacktestScore: Sendable, Codable, Equatable {
     }
 }
 
-/// One origin's scores in a backtest (the same definitions as `BacktestScore`'s means).
+/// One origin's scores in a backtest (the same definitions as `BacktestScore`'s means, which are
+/// made of them).
 public struct OriginScore: Sendable, Codable, Equatable {
     /// The origin: the first forecast step's time.
     public var origin: String
     public var maseDay: Double
+    public var smape: Double
     public var coverage90: Double
+    public var above95: Double
+    public var atOrBelow90: Double
     public var scaledPinball: Double
-    enum CodingKeys: String, CodingKey { case origin, maseDay = "MASE_d", coverage90 = "Cov90", scaledPinball = "scaled_pinball" }
+    enum CodingKeys: String, CodingKey {
+        case origin, maseDay = "MASE_d", smape = "sMAPE", coverage90 = "Cov90", above95 = "above_q95", atOrBelow90 = "at_or_below_q90"
+        case scaledPinball = "scaled_pinball"
+    }
 }
 
 public enum Backtest {
@@ -93,8 +101,7 @@ public enum Backtest {
         let variants: [(String, [any ForecastModel])] = (autoOnly ? [] : models.map { ($0.name, [$0]) }) + [("auto", models)]
         for (name, candidates) in variants {
             let engine = Forecaster(candidates: candidates)
-            var mase = OriginSpread(), smape = 0.0, cover = OriginSpread(), pinball = 0.0, seconds = 0.0, cpuSeconds = 0.0
-            var above95 = 0.0, atOrBelow90 = 0.0
+            var seconds = 0.0, cpuSeconds = 0.0
             var choices: [String] = [], perOrigin: [OriginScore] = []
             for k in -1..<p.origins {
                 let origin = first + max(k, 0) * horizonSteps
@@ -126,20 +133,16 @@ public enum Backtest {
                     pl += (pinballLoss(a, lo[h], 0.05) + pinballLoss(a, hi[h], 0.95)) / 2
                 }
                 let H = Double(horizonSteps)
-                let scores = OriginScore(origin: TimestampParser.format(cal.time(at: origin)), maseDay: ae / H / scale,
-                                         coverage90: 100 * inside / H, scaledPinball: pl / H / scale)
-                perOrigin.append(scores)
-                mase.add(scores.maseDay)
-                smape += sm / H
-                cover.add(scores.coverage90)
-                above95 += 100 * above / H
-                atOrBelow90 += 100 * sized / H
-                pinball += scores.scaledPinball
+                perOrigin.append(OriginScore(origin: TimestampParser.format(cal.time(at: origin)), maseDay: ae / H / scale, smape: sm / H,
+                                             coverage90: 100 * inside / H, above95: 100 * above / H, atOrBelow90: 100 * sized / H,
+                                             scaledPinball: pl / H / scale))
             }
             let n = Double(p.origins)
-            scores.append(BacktestScore(model: name, maseDay: mase.mean, maseDayMargin: mase.margin90, smape: smape / n,
-                                        coverage90: cover.mean, coverage90Margin: cover.margin90, above95: above95 / n, atOrBelow90: atOrBelow90 / n,
-                                        scaledPinball: pinball / n,
+            func mean(_ score: KeyPath<OriginScore, Double>) -> Double { perOrigin.reduce(0) { $0 + $1[keyPath: score] } / n }
+            let mase = OriginSpread(perOrigin.map(\.maseDay)), cover = OriginSpread(perOrigin.map(\.coverage90))
+            scores.append(BacktestScore(model: name, maseDay: mase.mean, maseDayMargin: mase.margin90, smape: mean(\.smape),
+                                        coverage90: cover.mean, coverage90Margin: cover.margin90, above95: mean(\.above95), atOrBelow90: mean(\.atOrBelow90),
+                                        scaledPinball: mean(\.scaledPinball),
                                         secondsPerOrigin: seconds / n, cpuSecondsPerOrigin: cpuSeconds / n, choices: name == "auto" ? choices : nil,
                                         origins: perOrigin))
         }
@@ -169,23 +172,17 @@ public enum Backtest {
 /// scores: half the width of a 90 % confidence interval of the mean. Days that still correlate
 /// (a warm week) make it too small, so it is a lower bound on the window's uncertainty.
 public struct OriginSpread: Sendable {
-    private(set) var count = 0
-    private var sum = 0.0, sumOfSquares = 0.0
-
-    public init() {}
-
-    public mutating func add(_ score: Double) {
-        count += 1; sum += score; sumOfSquares += score * score
-    }
-
-    public var mean: Double { count > 0 ? sum / Double(count) : .nan }
-
+    /// The scores' mean (NaN with none).
+    public let mean: Double
     /// Half the width of the mean's 90 % interval; 0 with fewer than two origins (no spread to read).
-    public var margin90: Double {
-        guard count > 1 else { return 0 }
-        let n = Double(count)
-        let variance = max(0, (sumOfSquares - sum * sum / n) / (n - 1))
-        return 1.645 * (variance / n).squareRoot()
+    public let margin90: Double
+
+    public init(_ scores: [Double]) {
+        let n = Double(scores.count), mean = scores.isEmpty ? .nan : scores.reduce(0, +) / n
+        self.mean = mean
+        guard scores.count > 1 else { margin90 = 0; return }
+        let variance = scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+        margin90 = 1.645 * (variance / n).squareRoot()
     }
 }
 

@@ -255,16 +255,15 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
     /// The margin is the normal approximation's half-width of the mean's 90 % interval, with
     /// each origin one observation: `1.645 × sd ÷ √n`, sd over n − 1.
     @Test func originSpreadGivesTheMeansNinetyPercentMargin() {
-        var spread = OriginSpread()
-        #expect(spread.mean.isNaN && spread.margin90 == 0)
-        spread.add(90)
-        #expect(spread.mean == 90 && spread.margin90 == 0, "one origin has no spread to read")
-        for v in [100.0, 80, 90] { spread.add(v) }
+        let none = OriginSpread([])
+        #expect(none.mean.isNaN && none.margin90 == 0)
+        let one = OriginSpread([90])
+        #expect(one.mean == 90 && one.margin90 == 0, "one origin has no spread to read")
+        let spread = OriginSpread([90, 100, 80, 90])
         // scores 90, 100, 80, 90: mean 90, sample variance 200 / 3, se = √(200 / 3 / 4)
         #expect(abs(spread.mean - 90) < 1e-12)
         #expect(abs(spread.margin90 - 1.645 * (200.0 / 3 / 4).squareRoot()) < 1e-9, "\(spread.margin90)")
-        var same = OriginSpread()
-        for _ in 0..<20 { same.add(0.93) }
+        let same = OriginSpread([Double](repeating: 0.93, count: 20))
         #expect(same.margin90 < 1e-6, "identical origins: \(same.margin90)")
     }
 
@@ -283,11 +282,13 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 5)
         let score = try #require(try Backtest.run(series, protocol: p, models: [SeasonalNaive()]).first)
         #expect(score.origins.map(\.origin) == (0..<5).map { TimestampParser.format(series.times[0] + 8 * 604800 + Int64($0) * 86400) })
-        var mase = OriginSpread(), cover = OriginSpread()
-        for o in score.origins { mase.add(o.maseDay); cover.add(o.coverage90) }
+        let mase = OriginSpread(score.origins.map(\.maseDay)), cover = OriginSpread(score.origins.map(\.coverage90))
         #expect(abs(score.maseDay - mase.mean) < 1e-12 && abs(score.maseDayMargin - mase.margin90) < 1e-12)
         #expect(abs(score.coverage90 - cover.mean) < 1e-12 && abs(score.coverage90Margin - cover.margin90) < 1e-12)
         #expect(abs(score.scaledPinball - score.origins.map(\.scaledPinball).reduce(0, +) / 5) < 1e-12)
+        #expect(abs(score.smape - score.origins.map(\.smape).reduce(0, +) / 5) < 1e-12)
+        #expect(abs(score.above95 - score.origins.map(\.above95).reduce(0, +) / 5) < 1e-12)
+        #expect(abs(score.atOrBelow90 - score.origins.map(\.atOrBelow90).reduce(0, +) / 5) < 1e-12)
         #expect(score.origins.allSatisfy { $0.maseDay > 0 && $0.scaledPinball > 0 }, "a noisy series is never forecast exactly")
     }
 
