@@ -316,13 +316,16 @@ public struct Forecaster: Sendable {
     }
 
     /// The fallback for short histories: the mean of the recent values, with quantiles from the
-    /// spread of one-step changes growing with the square root of the lead.
+    /// spread of one-step changes growing with the square root of the lead. The mean assumes no
+    /// drift, so the spread does too: each change counts both ways (a rise of 1 as a step of ±1),
+    /// which keeps the median at the mean and the interval around it however the few steps seen
+    /// happened to lean.
     func levelForecast(_ series: RegularSeries, horizon: Int, levels: [Double], futureTimes: [Int64], notes: [String]) throws -> Forecast {
         let y = series.values
         let recent = Array(y.suffix(max(3, min(y.count, 12))))
         let level = recent.reduce(0, +) / Double(recent.count)
         var diffs: [Double] = []
-        for t in 1..<y.count { diffs.append(y[t] - y[t - 1]) }
+        for t in 1..<y.count { diffs.append(y[t] - y[t - 1]); diffs.append(y[t - 1] - y[t]) }
         let sortedDiffs = diffs.sorted()
         var quantiles: [Double: [Double]] = [:]
         for q in levels { quantiles[q] = (0..<horizon).map { h in level + quantile(sorted: sortedDiffs, q) * Double(h + 1).squareRoot() } }

@@ -70,7 +70,7 @@ struct ForecastCommand: ParsableCommand {
                 out += "\n"
             }
             print(out, terminator: "")
-            var err = "# source: \(source); model: \(forecast.model); inner MASE \(String(format: "%.3f", forecast.accuracy.mase)), 90% coverage \(String(format: "%.1f", forecast.accuracy.intervalCoverage * 100)) %\n"
+            var err = "# source: \(source); model: \(forecast.model); inner MASE \(NumberOutput.cell(forecast.accuracy.mase, "%.3f")), 90% coverage \(NumberOutput.cell(forecast.accuracy.intervalCoverage * 100, "%.1f")) %\n"
             for n in forecast.notes { err += "# \(n)\n" }
             FileHandle.standardError.write(Data(err.utf8))
         case .json, .table:
@@ -78,12 +78,14 @@ struct ForecastCommand: ParsableCommand {
             for i in forecast.times.indices {
                 var q: [String: Double] = [:]
                 for l in levels { q[fmt(l)] = forecast.quantiles[l]![i] }
-                steps.append(["timestamp": TimestampParser.format(forecast.times[i], separator: "T"), "mean": forecast.mean[i], "quantiles": q])
+                steps.append(["timestamp": TimestampParser.format(forecast.times[i], separator: "T"), "mean": forecast.mean[i],
+                              "quantiles": q.mapValues(NumberOutput.jsonNumber)])
             }
             let doc: [String: Any] = [
                 "source": source, "model": forecast.model, "weights": forecast.weights, "parameters": forecast.parameters,
                 "notes": forecast.notes, "stepSeconds": forecast.step,
-                "accuracy": ["mase": forecast.accuracy.mase, "mape": forecast.accuracy.mape, "intervalCoverage": forecast.accuracy.intervalCoverage, "origins": forecast.accuracy.origins],
+                "accuracy": ["mase": NumberOutput.jsonNumber(forecast.accuracy.mase), "mape": NumberOutput.jsonNumber(forecast.accuracy.mape),
+                             "intervalCoverage": NumberOutput.jsonNumber(forecast.accuracy.intervalCoverage), "origins": forecast.accuracy.origins],
                 "forecast": steps,
             ]
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
@@ -147,21 +149,20 @@ struct BacktestCommand: ParsableCommand {
             let summary = try Backtest.sweep(series, protocol: p, every: try parseDuration(sweep, flag: "--sweep"))
             switch format {
             case .json, .csv:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+                print(try NumberOutput.json(summary))
             case .table:
                 print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
                 print("window start          MASE_d  Cov90% (±90%)  >q95%  ≤q90%  pinball")
+                let c = NumberOutput.cell
                 for w in summary.windows {
                     print(w.start.padding(toLength: 20, withPad: " ", startingAt: 0)
-                          + String(format: "  %6.3f  %6.1f ±%5.1f  %5.1f  %5.1f  %7.4f", w.maseDay, w.coverage90, w.coverage90Margin, w.above95, w.atOrBelow90, w.scaledPinball))
+                          + "  \(c(w.maseDay, "%6.3f"))  \(c(w.coverage90, "%6.1f")) ±\(c(w.coverage90Margin, "%5.1f"))  \(c(w.above95, "%5.1f"))  \(c(w.atOrBelow90, "%5.1f"))  \(c(w.scaledPinball, "%7.4f"))")
                 }
-                print(String(format: "%d windows: MASE_d median %.3f, worst %.3f; 90%% coverage median %.1f %%, lowest %.1f %%, highest %.1f %%; pinball median %.4f",
-                             summary.windows.count, summary.medianMASE, summary.worstMASE, summary.medianCoverage, summary.lowestCoverage, summary.highestCoverage,
-                             summary.medianPinball))
-                print(String(format: "above the 0.95 quantile: median %.1f %%; at or below the 0.9 quantile: median %.1f %%, lowest %.1f %%",
-                             summary.medianAbove95, summary.medianAtOrBelow90, summary.lowestAtOrBelow90))
+                print("\(summary.windows.count) windows: MASE_d median \(c(summary.medianMASE, "%.3f")), worst \(c(summary.worstMASE, "%.3f")); "
+                      + "90% coverage median \(c(summary.medianCoverage, "%.1f")) %, lowest \(c(summary.lowestCoverage, "%.1f")) %, highest \(c(summary.highestCoverage, "%.1f")) %; "
+                      + "pinball median \(c(summary.medianPinball, "%.4f"))")
+                print("above the 0.95 quantile: median \(c(summary.medianAbove95, "%.1f")) %; at or below the 0.9 quantile: median \(c(summary.medianAtOrBelow90, "%.1f")) %, "
+                      + "lowest \(c(summary.lowestAtOrBelow90, "%.1f")) %")
                 print(Self.marginNote)
             }
             return
@@ -169,16 +170,15 @@ struct BacktestCommand: ParsableCommand {
         let scores = try Backtest.run(series, protocol: p)
         switch format {
         case .json, .csv:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(scores), as: UTF8.self))
+            print(try NumberOutput.json(scores))
         case .table:
             print("source: \(source); \(origins) origins, train \(train), horizon \(horizon)")
             print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d (±90%)  sMAPE%  Cov90% (±90%)  >q95%  ≤q90%  pinball  ms/origin  cpu ms/origin")
             for s in scores {
+                let c = NumberOutput.cell
                 print(s.model.padding(toLength: 20, withPad: " ", startingAt: 0)
-                      + String(format: "  %6.3f ±%5.3f  %6.2f  %6.1f ±%5.1f  %5.1f  %5.1f  %7.4f  %9.2f  %13.2f", s.maseDay, s.maseDayMargin, s.smape, s.coverage90, s.coverage90Margin,
-                               s.above95, s.atOrBelow90, s.scaledPinball, s.secondsPerOrigin * 1000, s.cpuSecondsPerOrigin * 1000))
+                      + "  \(c(s.maseDay, "%6.3f")) ±\(c(s.maseDayMargin, "%5.3f"))  \(c(s.smape, "%6.2f"))  \(c(s.coverage90, "%6.1f")) ±\(c(s.coverage90Margin, "%5.1f"))"
+                      + "  \(c(s.above95, "%5.1f"))  \(c(s.atOrBelow90, "%5.1f"))  \(c(s.scaledPinball, "%7.4f"))  \(c(s.secondsPerOrigin * 1000, "%9.2f"))  \(c(s.cpuSecondsPerOrigin * 1000, "%13.2f"))")
             }
             if let choices = scores.last?.choices {
                 let counts = Dictionary(grouping: choices, by: { $0 }).mapValues(\.count).sorted { $0.value > $1.value }

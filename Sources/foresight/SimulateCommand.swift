@@ -76,11 +76,9 @@ struct SimulateCommand: ParsableCommand {
                 var replaySeconds: Double
                 var policies: [PolicyFigures]
             }
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
             let out = Output(scenario: loaded.name, from: TimestampParser.format(loaded.start), to: TimestampParser.format(loaded.end),
                              replayHours: hours, replaySeconds: (seconds * 100).rounded() / 100, policies: runs.map(\.figures))
-            print(String(decoding: try e.encode(out), as: UTF8.self))
+            print(try NumberOutput.json(out))
         case .table:
             print("scenario \(loaded.name): \(TimestampParser.format(loaded.start)) to \(TimestampParser.format(loaded.end)) (\(String(format: "%.0f", hours)) h), \(loaded.zones.count) zone(s), replayed in \(String(format: "%.2f", seconds)) s")
             print(Self.table(runs.map(\.figures)))

@@ -101,6 +101,22 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(f.notes.contains { $0.contains("needs") && $0.contains("left out") })
         #expect(f.mean.count == 2)
     }
+
+    /// A short history that only rose: the fallback's mean assumes no drift, so its quantiles must
+    /// not either (they once all lay above the mean, the 0.05 quantile included).
+    @Test func theFallbacksQuantilesLieAroundItsMean() throws {
+        let series = TimeSeries(times: (0..<6).map { Int64($0) * 3600 }, values: [1, 2, 3, 4, 5, 6])
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400], horizon: 3 * 3600))
+        #expect(f.model == "level")
+        for h in 0..<3 {
+            let q = { (level: Double) in f.quantile(level)![h] }
+            #expect(q(0.5) == f.mean[h])
+            #expect(q(0.05) < f.mean[h] && f.mean[h] < q(0.95))
+            // Each step's spread is a change of 1 either way, growing with the square root of the lead.
+            #expect(abs(q(0.95) - f.mean[h] - (Double(h) + 1).squareRoot()) < 1e-9)
+            #expect(abs(f.mean[h] - q(0.05) - (Double(h) + 1).squareRoot()) < 1e-9)
+        }
+    }
 }
 
 @Suite(.offThePool) struct MessyInput {
@@ -303,6 +319,28 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
             let score = try #require(try Backtest.run(series, protocol: p, models: [SeasonalNaive()]).first)
             #expect(score.coverage90 == 0 && score.above95 == above && score.atOrBelow90 == sized, "jump \(jump): \(score)")
         }
+    }
+
+    /// A load that never changes has no MASE (its yardstick, the change from the day before, is 0).
+    /// The backtest's JSON says so with null instead of failing as a whole, and its table with n/a.
+    @Test func aScoreWithNoValueIsNullInJSONAndNotApplicableInTables() throws {
+        let series = synthetic(days: 58) { _ in 5 }
+        let p = BacktestProtocol(seasons: [86400], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 2)
+        let scores = try Backtest.run(series, protocol: p, models: [SeasonalNaive()])
+        #expect(scores.allSatisfy { $0.maseDay.isNaN })
+        #expect(throws: EncodingError.self) { try JSONEncoder().encode(scores) }
+        let text = try NumberOutput.json(scores)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        #expect(parsed.count == scores.count)
+        for score in parsed {
+            #expect(score["MASE_d"] is NSNull, "\(score)")
+            #expect(score["Cov90"] as? Double == 100, "a flat forecast of a flat load covers it: \(score)")
+            #expect((score["origins"] as? [[String: Any]])?.allSatisfy { $0["MASE_d"] is NSNull } == true)
+        }
+        #expect(!text.contains("not a finite number"))
+        #expect(NumberOutput.cell(.nan, "%6.3f") == "   n/a" && NumberOutput.cell(.infinity, "%.3f") == "n/a")
+        #expect(NumberOutput.cell(0.1234, "%6.3f") == " 0.123")
+        #expect(NumberOutput.jsonNumber(.nan) is NSNull && NumberOutput.jsonNumber(2) as? Double == 2)
     }
 
     @Test func tooShortHistoryIsExplained() throws {
