@@ -124,6 +124,8 @@ public struct RepairReport: Sendable, Equatable, Codable {
     public var missingFilled = 0
     public var leadingTrailingMissingTrimmed = 0
     public var spikesDampened = 0
+    /// Infinite samples (a ratio whose denominator was 0), taken as missing.
+    public var nonFiniteDropped = 0
 
     public init() {}
 
@@ -134,6 +136,7 @@ public struct RepairReport: Sendable, Equatable, Codable {
         if duplicatesMerged > 0 { n.append("\(duplicatesMerged) duplicated timestamps were merged by averaging their values") }
         if offGridSnapped > 0 { n.append("\(offGridSnapped) timestamps off the step grid were moved to the nearest step") }
         if outsideCalendarDropped > 0 { n.append("\(outsideCalendarDropped) rows outside the observed hours were dropped") }
+        if nonFiniteDropped > 0 { n.append("\(nonFiniteDropped) values were not finite (infinite) and were taken as missing") }
         if missingFilled > 0 { n.append("\(missingFilled) missing steps were filled from the same slot a week (or a day) earlier, else by linear interpolation") }
         if leadingTrailingMissingTrimmed > 0 { n.append("\(leadingTrailingMissingTrimmed) missing steps at the ends were trimmed") }
         if spikesDampened > 0 { n.append("\(spikesDampened) spikes were dampened while fitting") }
@@ -189,7 +192,7 @@ public enum SeriesRepair {
             let i = p.index
             rowsAt[i] += 1
             if rowsAt[i] > 1 { report.duplicatesMerged += 1 }
-            if !v.isNaN { sums[i] += v; counts[i] += 1 }
+            if v.isFinite { sums[i] += v; counts[i] += 1 } else if !v.isNaN { report.nonFiniteDropped += 1 }
         }
         var y = zip(sums, counts).map { $1 > 0 ? $0 / Double($1) : .nan }
         // Trim missing ends.

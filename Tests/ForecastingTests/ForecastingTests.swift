@@ -132,6 +132,23 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         }
     }
 
+    /// Prometheus answers `+Inf` or `-Inf` for a ratio whose denominator was 0. Such a sample is no
+    /// measurement of load: it is taken as missing, filled like a gap and said so, and the forecast
+    /// stays finite (one infinite sample once made every model's forecast infinite, and the
+    /// fallback's level too).
+    @Test func anInfiniteSampleIsTakenAsMissing() throws {
+        var series = synthetic(days: 28) { dailyShape($0) }
+        series.values[700] = .infinity
+        series.values[900] = -.infinity
+        let regular = try SeriesRepair.regularize(series)
+        #expect(regular.values.allSatisfy { $0.isFinite })
+        #expect(regular.report.missingFilled == 2 && regular.report.notes.contains { $0.contains("not finite") }, "\(regular.report.notes)")
+        #expect(regular.values[700] == regular.values[700 - 336], "filled from the same slot a week earlier")
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        #expect(f.model != "level")
+        #expect(f.mean.allSatisfy { $0.isFinite } && f.quantiles.values.allSatisfy { $0.allSatisfy { $0.isFinite } })
+    }
+
     @Test func csvFieldsMayBeQuotedAndPadded() throws {
         // Blanks around fields, quotes, Windows line ends, blank and comment lines, NaN and an
         // empty value (missing), a third column (ignored).
