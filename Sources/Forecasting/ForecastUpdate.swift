@@ -21,6 +21,9 @@ public struct ForecastUpdater: Sendable {
     let horizon: Int
     let holidayDays: Set<Int64>
     let holidayProfile: [Int: Double]
+    /// Every value the fit saw was at or above zero, and so has every observation since: the
+    /// forecast is kept at or above zero (`Forecaster.keepAtOrAboveZero`).
+    var nonNegative: Bool
     let fitNotes: [String]
     /// The grid position the fit's forecast began at.
     let fitEnd: Int
@@ -48,6 +51,7 @@ extension Forecast {
             if t > reach + u.calendar.step / 2 { return nil }
             guard let p = u.calendar.position(of: t), p.index >= u.next else { continue }
             observed[p.index] = v
+            if v < 0 { u.nonNegative = false }
         }
         guard let last = observed.keys.max() else { return self }
         guard last - u.next < u.horizon else { return nil }
@@ -67,6 +71,7 @@ extension Forecast {
         var quantiles = u.offsets.mapValues { offsets in (0..<u.horizon).map { mean[$0] + offsets[$0] * u.difficulty.scale(at: u.next + $0) } }
         let times = (0..<u.horizon).map { u.calendar.time(at: u.next + $0) }
         _ = Forecaster.applyHolidays(u.holidayProfile, times: times, holidayDays: u.holidayDays, step: u.calendar.step, mean: &mean, quantiles: &quantiles)
+        if u.nonNegative { Forecaster.keepAtOrAboveZero(mean: &mean, quantiles: &quantiles) }
         var notes = u.fitNotes
         notes.append("updated with \(u.observationsSinceFit) observation(s) since the fit, through \(TimestampParser.format(u.observedThrough))")
         var result = Forecast(times: times, mean: mean, quantiles: quantiles, model: model, weights: weights, parameters: parameters,

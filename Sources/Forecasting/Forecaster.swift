@@ -260,6 +260,8 @@ public struct Forecaster: Sendable {
         if let profile, Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step, mean: &mean, quantiles: &quantiles) {
             notes.append(profile.note)
         }
+        let nonNegative = y.allSatisfy { $0 >= 0 }
+        if nonNegative { Self.keepAtOrAboveZero(mean: &mean, quantiles: &quantiles) }
         let spikes = runs[chosen.indices[0]].spikesDampened
         if spikes > 0 { notes.append("\(spikes) spikes were dampened while fitting") }
         let name = chosen.indices.map { runs[$0].name }.joined(separator: "+")
@@ -272,9 +274,18 @@ public struct Forecaster: Sendable {
         let states = chosen.indices.compactMap { runs[$0].state }
         if states.count == chosen.indices.count {
             result.updater = ForecastUpdater(states: states, weights: chosen.weights, offsets: offsets, difficulty: difficulty, calendar: cal, next: n, horizon: horizon,
-                                             holidayDays: holidayDays, holidayProfile: profile?.values ?? [:], fitNotes: notes, fitEnd: n)
+                                             holidayDays: holidayDays, holidayProfile: profile?.values ?? [:], nonNegative: nonNegative, fitNotes: notes, fitEnd: n)
         }
         return result
+    }
+
+    /// A load never observed below zero (requests, connections, CPU) is not forecast below it: the
+    /// mean and every quantile are lifted to 0 where they fell under it. The forecast distribution
+    /// is cut at the edge of what the load can be, so no quantile moves past an actual value that
+    /// could occur (each only rises to 0, at or below every such value).
+    static func keepAtOrAboveZero(mean: inout [Double], quantiles: inout [Double: [Double]]) {
+        for h in mean.indices where mean[h] < 0 { mean[h] = 0 }
+        for q in quantiles.keys { quantiles[q] = quantiles[q]!.map { max(0, $0) } }
     }
 
     /// Replaces the forecast on future holidays by the holiday profile (values per slot of the
@@ -329,7 +340,9 @@ public struct Forecaster: Sendable {
         let sortedDiffs = diffs.sorted()
         var quantiles: [Double: [Double]] = [:]
         for q in levels { quantiles[q] = (0..<horizon).map { h in level + quantile(sorted: sortedDiffs, q) * Double(h + 1).squareRoot() } }
-        return Forecast(times: futureTimes, mean: [Double](repeating: level, count: horizon), quantiles: quantiles, model: "level", weights: ["level": 1],
+        var mean = [Double](repeating: level, count: horizon)
+        if y.allSatisfy({ $0 >= 0 }) { Self.keepAtOrAboveZero(mean: &mean, quantiles: &quantiles) }
+        return Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: "level", weights: ["level": 1],
                         accuracy: Forecast.Accuracy(mase: .nan, mape: .nan, intervalCoverage: .nan, origins: 0), notes: notes, step: series.calendar.step)
     }
 }

@@ -102,6 +102,31 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(f.mean.count == 2)
     }
 
+    /// Load that sits at zero at night and is noisy by day (rentals, take-offs): a forecast of it
+    /// never goes below zero, at a fit or after updates, while a series that was negative may be
+    /// forecast negative.
+    @Test func aLoadNeverBelowZeroIsNotForecastBelowIt() throws {
+        func rentals(_ offset: Double) -> TimeSeries {
+            var generator = SplitMix(seed: 7)
+            return synthetic(days: 63) { t in
+                let slot = t % 48, noise = Double(generator.next() % 2001) / 100 - 10
+                return (slot >= 14 && slot < 40 ? 30 + 20 * sin(Double.pi * Double(slot - 14) / 26) + noise : 0) + offset
+            }
+        }
+        let request = ForecastRequest(seasons: [86400, 604800], horizon: 86400)
+        let fit = try Forecaster().forecast(rentals(0), request: request)
+        let values = fit.mean + fit.quantiles.values.flatMap { $0 }
+        #expect(values.allSatisfy { $0 >= 0 } && values.contains(0), "lowest \(values.min()!)")
+        // Updated by a day of observations (zeros at night, as before): still at or above zero.
+        let later = rentals(0)
+        let day = TimeSeries(times: (0..<48).map { later.times.last! + Int64($0 + 1) * 1800 }, values: (0..<48).map { later.values[later.count - 336 + $0] })
+        let moved = try #require(fit.updated(with: day))
+        #expect((moved.mean + moved.quantiles.values.flatMap { $0 }).allSatisfy { $0 >= 0 })
+        // The same load shifted down by 1 was negative at night: its forecast may be too.
+        let shifted = try Forecaster().forecast(rentals(-1), request: request)
+        #expect((shifted.quantiles[0.05] ?? []).contains { $0 < 0 })
+    }
+
     /// A short history that only rose: the fallback's mean assumes no drift, so its quantiles must
     /// not either (they once all lay above the mean, the 0.05 quantile included).
     @Test func theFallbacksQuantilesLieAroundItsMean() throws {
