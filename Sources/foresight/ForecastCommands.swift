@@ -78,11 +78,12 @@ struct ForecastCommand: ParsableCommand {
             for i in forecast.times.indices {
                 var q: [String: Double] = [:]
                 for l in levels { q[fmt(l)] = forecast.quantiles[l]![i] }
-                steps.append(["timestamp": TimestampParser.format(forecast.times[i], separator: "T"), "mean": forecast.mean[i],
+                steps.append(["timestamp": TimestampParser.format(forecast.times[i], separator: "T"), "mean": NumberOutput.jsonNumber(forecast.mean[i]),
                               "quantiles": q.mapValues(NumberOutput.jsonNumber)])
             }
             let doc: [String: Any] = [
-                "source": source, "model": forecast.model, "weights": forecast.weights, "parameters": forecast.parameters,
+                "source": source, "model": forecast.model, "weights": forecast.weights.mapValues(NumberOutput.jsonNumber),
+                "parameters": forecast.parameters.mapValues { $0.mapValues(NumberOutput.jsonNumber) },
                 "notes": forecast.notes, "stepSeconds": forecast.step,
                 "accuracy": ["mase": NumberOutput.jsonNumber(forecast.accuracy.mase), "mape": NumberOutput.jsonNumber(forecast.accuracy.mape),
                              "intervalCoverage": NumberOutput.jsonNumber(forecast.accuracy.intervalCoverage), "origins": forecast.accuracy.origins],
@@ -174,8 +175,8 @@ struct BacktestCommand: ParsableCommand {
         case .table:
             print("source: \(source); \(origins) origins, train \(train), horizon \(horizon)")
             print("model".padding(toLength: 20, withPad: " ", startingAt: 0) + "  MASE_d (±90%)  sMAPE%  Cov90% (±90%)  >q95%  ≤q90%  pinball  ms/origin  cpu ms/origin")
+            let c = NumberOutput.cell
             for s in scores {
-                let c = NumberOutput.cell
                 print(s.model.padding(toLength: 20, withPad: " ", startingAt: 0)
                       + "  \(c(s.maseDay, "%6.3f")) ±\(c(s.maseDayMargin, "%5.3f"))  \(c(s.smape, "%6.2f"))  \(c(s.coverage90, "%6.1f")) ±\(c(s.coverage90Margin, "%5.1f"))"
                       + "  \(c(s.above95, "%5.1f"))  \(c(s.atOrBelow90, "%5.1f"))  \(c(s.scaledPinball, "%7.4f"))  \(c(s.secondsPerOrigin * 1000, "%9.2f"))  \(c(s.cpuSecondsPerOrigin * 1000, "%13.2f"))")
