@@ -34,6 +34,17 @@ struct PrometheusSourceTests {
             _ = try await source.queryRange("sum(nothing_here)", start: csv.times.first!, end: csv.times.first! + 3600, step: 1800)
             Issue.record("an empty answer must be refused")
         } catch let e as HistorySourceError { #expect(e.problem.contains("no samples")) }
+
+        // A ratio over a zero denominator is `+Inf` in the answer. Here every 10th of the month
+        // divides by 0 (three days of taylor's twelve weeks): those samples arrive infinite, the
+        // repair takes them as missing and says so, and the forecast stays finite. (Same fixture:
+        // promtool takes about two minutes to build one.)
+        let ratio = try await source.queryRange("sum(load) / scalar(day_of_month() != bool 10)", start: csv.times.first!, end: csv.times.last!, step: 1800)
+        #expect(ratio.values.filter { $0 == .infinity }.count == 3 * 48)
+        #expect(ratio.values.filter(\.isFinite).count == csv.count - 3 * 48)
+        let repaired = try Forecaster().forecast(ratio, request: ForecastRequest(seasons: [86400, 604800], horizon: 86400))
+        #expect(repaired.notes.contains("144 values were not finite (infinite) and were taken as missing"), "\(repaired.notes)")
+        #expect(repaired.mean.allSatisfy(\.isFinite) && repaired.quantiles.values.allSatisfy { $0.allSatisfy(\.isFinite) })
     }
 
     @Test func unreachableServerIsNamed() async {
