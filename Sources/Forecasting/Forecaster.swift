@@ -148,9 +148,12 @@ public struct Forecaster: Sendable {
         let levels = Array(Set([0.5, 0.9, 0.95, 0.99, 0.05, 0.1] + request.quantiles)).sorted()
         for q in levels where !(q > 0 && q < 1) { throw ForecastError(problem: "quantile \(q) must be between 0 and 1") }
 
-        // Evaluation window: the last two weeks (or a quarter of a short history), whole horizons only.
+        // Evaluation window: the last two weeks (two of the longest season, two horizons if longer),
+        // whole horizons only; a quarter of the history at most, or half when the horizon would not
+        // fit in a quarter (a long horizon on a short history: else it could not be tested at all).
         let day = cal.stepsPerDay > 1 ? min(cal.stepsPerDay, n) : max(seasons.first ?? 1, 1)
-        let evalSpan = min(max(2 * (seasons.last ?? day), 2 * cal.stepsPerWeek), n / 4)
+        let evalCap = horizon + 1 > n / 4 ? n / 2 : n / 4
+        let evalSpan = min(max(2 * (seasons.last ?? day), 2 * cal.stepsPerWeek, 2 * horizon), evalCap)
         let candidates = self.candidates.filter { m in request.models.map { $0.contains(m.name) } ?? true }
         guard !candidates.isEmpty else { throw ForecastError(problem: "no model named \(request.models ?? [])") }
 
@@ -165,7 +168,12 @@ public struct Forecaster: Sendable {
             runs = runConcurrently(eligible, input).compactMap { $0 }.filter { $0.final.allSatisfy(\.isFinite) }
         }
         if runs.isEmpty {
-            notes.append("too little history for seasonal models (\(n) steps): forecasting the recent level")
+            if !seasons.isEmpty && evalSpan < horizon + 1 {
+                notes.append("the horizon (\(DurationParser.format(Int64(horizon) * cal.step))) is too long to test forecasts over in this history "
+                             + "(\(DurationParser.format(Int64(n) * cal.step))): the engine needs more than twice the horizon; forecasting the recent level")
+            } else {
+                notes.append("too little history for seasonal models (\(n) steps): forecasting the recent level")
+            }
             return try levelForecast(series, horizon: horizon, levels: levels, futureTimes: futureTimes, notes: notes)
         }
 

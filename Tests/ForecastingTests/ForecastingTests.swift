@@ -102,6 +102,22 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(f.mean.count == 2)
     }
 
+    /// A horizon of two weeks on twelve weeks of history is tested over inner origins two horizons
+    /// long and forecast with its seasons (it once fell back to a flat level, blaming too little
+    /// history); a horizon of half the history or more is refused that way, with the reason.
+    @Test func aLongHorizonIsForecastWithItsSeasons() throws {
+        let shape = { (t: Int) in dailyShape(t) + (t % 336 >= 240 ? -25 : 0) }  // quieter weekends
+        let series = synthetic(days: 84) { shape($0) + Double(($0 * 7919) % 5) }
+        let f = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 14 * 86400))
+        #expect(f.model != "level", "\(f.notes)")
+        #expect(f.mean.count == 672 && f.accuracy.origins > 40)
+        let worst = (0..<672).map { abs(f.mean[$0] - shape(84 * 48 + $0) - 2) }.max()!
+        #expect(worst < 5, "the weekend dip is forecast: worst error \(worst)")
+        let tooLong = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 42 * 86400))
+        #expect(tooLong.model == "level")
+        #expect(tooLong.notes.contains { $0.hasPrefix("the horizon (6w) is too long to test forecasts over in this history (12w)") }, "\(tooLong.notes)")
+    }
+
     /// Load that sits at zero at night and is noisy by day (rentals, take-offs): a forecast of it
     /// never goes below zero, at a fit or after updates, while a series that was negative may be
     /// forecast negative.
