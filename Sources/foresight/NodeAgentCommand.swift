@@ -40,7 +40,7 @@ struct NodeAgentCommand: AsyncParsableCommand {
         CommandLogging.bootstrap(logLevel)
         let connection: ClusterConnection
         do { connection = try KubeConfigLoader.load(explicitPath: kubeconfig, context: nil) } catch {
-            throw ValidationError("cannot load a connection: \(error)")
+            throw CommandFailure("cannot load a connection: \(error)")
         }
         var configuration = NodeAgentConfiguration(nodeName: node ?? ProcessInfo.processInfo.environment["NODE_NAME"]!, command: command)
         configuration.precheck = precheck

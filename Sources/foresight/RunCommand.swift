@@ -56,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let connection: ClusterConnection
         do { connection = try KubeConfigLoader.load(explicitPath: kubeconfig, context: context) } catch {
-            throw ValidationError("cannot load a connection: \(error)")
+            throw CommandFailure("cannot load a connection: \(error)")
         }
         let client = KubernetesClient(connection: connection, userAgent: "foresight-controller")
         let events = EventRecorder(client: client)

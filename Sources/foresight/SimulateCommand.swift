@@ -35,16 +35,15 @@ struct SimulateCommand: ParsableCommand {
 
     func run() throws {
         let loaded: Scenario
-        do {
-            if let path = scenario {
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the scenario \(path)") }
-                loaded = try Scenario(yaml: text, source: path, directory: (path as NSString).deletingLastPathComponent)
-            } else {
-                let trace = try CSVSeriesReader.read(EmbeddedTrace.csv, source: "embedded taylor trace")
-                loaded = try Scenario(yaml: Self.defaultScenario, source: "the embedded scenario", directory: ".", traces: ["embedded:taylor": trace])
+        if let path = scenario {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw CommandFailure("cannot read the scenario \(path): \((error as NSError).localizedDescription)")
             }
-        } catch let e as ScenarioError {
-            throw ValidationError(e.description)
+            loaded = try Scenario(yaml: text, source: path, directory: (path as NSString).deletingLastPathComponent)
+        } else {
+            let trace = try CSVSeriesReader.read(EmbeddedTrace.csv, source: "embedded taylor trace")
+            loaded = try Scenario(yaml: Self.defaultScenario, source: "the embedded scenario", directory: ".", traces: ["embedded:taylor": trace])
         }
         let policies = policy.isEmpty ? Policy.allCases : policy.compactMap(Policy.init(rawValue:))
         let started = Date()
@@ -61,7 +60,7 @@ struct SimulateCommand: ParsableCommand {
                 try Self.writeWhole(png) { tmp in
                     let r = try runChildProcess(executable: "/usr/bin/rsvg-convert", arguments: ["-o", tmp, svgPath],
                                                 environment: ProcessInfo.processInfo.environment, timeout: 60)
-                    guard r.status == 0 else { throw ValidationError("rsvg-convert failed: \(String(decoding: r.errorOutput.suffix(300), as: UTF8.self))") }
+                    guard r.status == 0 else { throw CommandFailure("rsvg-convert failed: \(String(decoding: r.errorOutput.suffix(300), as: UTF8.self))") }
                 }
             }
         }
@@ -97,11 +96,11 @@ struct SimulateCommand: ParsableCommand {
         let tmp = path + ".tmp"
         do {
             try write(tmp)
-            guard rename(tmp, path) == 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard rename(tmp, path) == 0 else { throw CommandFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             if let e = error as? ValidationError { throw e }
-            throw ValidationError("cannot write \(path): \(error)")
+            throw CommandFailure("cannot write \(path): \(error)")
         }
     }
 
