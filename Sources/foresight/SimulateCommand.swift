@@ -99,7 +99,7 @@ struct SimulateCommand: ParsableCommand {
             guard rename(tmp, path) == 0 else { throw CommandFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
-            if let e = error as? ValidationError { throw e }
+            if let e = error as? CommandFailure { throw e }
             throw CommandFailure("cannot write \(path): \(error)")
         }
     }
