@@ -33,8 +33,7 @@ public struct PrometheusFixture {
         om += "# EOF\n"
         try om.write(toFile: "\(dir)/data.om", atomically: true, encoding: .utf8)
         try "global: {scrape_interval: 1h}\n".write(toFile: "\(dir)/prometheus.yml", atomically: true, encoding: .utf8)
-        let create = try runShell("promtool tsdb create-blocks-from openmetrics \(dir)/data.om \(dir)/tsdb > \(dir)/promtool.log 2>&1")
-        guard create == 0 else { throw FixtureError(message: "promtool failed: \((try? String(contentsOfFile: "\(dir)/promtool.log", encoding: .utf8)) ?? "")") }
+        try fillTSDB(from: "\(dir)/data.om", into: "\(dir)/tsdb", log: "\(dir)/promtool.log")
         let port = Int.random(in: 41000...49000)
         let pidFile = "\(dir)/pid"
         _ = try runShell("setsid prometheus --config.file=\(dir)/prometheus.yml --storage.tsdb.path=\(dir)/tsdb --storage.tsdb.retention.time=100y --web.listen-address=127.0.0.1:\(port) > \(dir)/prometheus.log 2>&1 < /dev/null & echo $! > \(pidFile)")
@@ -46,6 +45,37 @@ public struct PrometheusFixture {
         }
         fixture.stop()
         throw FixtureError(message: "prometheus did not become ready: \((try? String(contentsOfFile: "\(dir)/prometheus.log", encoding: .utf8))?.suffix(800) ?? "")")
+    }
+
+    /// Where blocks made by promtool are kept between runs, by the hash of their samples and the
+    /// promtool that made them: promtool writes one block per two hours of samples (1,008 for
+    /// taylor's twelve weeks, about two minutes), and the same samples always make the same blocks.
+    static var blockCache: String {
+        let env = ProcessInfo.processInfo.environment
+        let base = env["XDG_CACHE_HOME"].map { $0 + "/foresight" } ?? (env["HOME"] ?? NSTemporaryDirectory()) + "/.cache/foresight"
+        return base + "/prometheus-blocks"
+    }
+
+    /// Fills `tsdb` with the blocks of the OpenMetrics file `om`: copied from the cache when these
+    /// samples were backfilled before, else made by promtool and then cached. The cache entry is
+    /// written under a temporary name and renamed into place, so a run stopped midway, or two runs
+    /// at once, never leave a partial entry to be copied.
+    static func fillTSDB(from om: String, into tsdb: String, log: String) throws {
+        let hashFile = om + ".key"
+        guard try runShell("(promtool --version 2>&1 | head -1; cat \(om)) | sha256sum | cut -c1-64 > \(hashFile)") == 0,
+              let key = try? String(contentsOfFile: hashFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), key.count == 64
+        else { throw FixtureError(message: "could not hash the samples for the block cache (\(hashFile))") }
+        let entry = "\(blockCache)/\(key)"
+        if FileManager.default.fileExists(atPath: "\(entry)/complete"),
+           try runShell("cp -R \(entry)/blocks/. \(tsdb)/ > \(log) 2>&1") == 0 {
+            return
+        }
+        let create = try runShell("promtool tsdb create-blocks-from openmetrics \(om) \(tsdb) > \(log) 2>&1")
+        guard create == 0 else { throw FixtureError(message: "promtool failed: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")") }
+        // Caching is an optimisation: a cache that cannot be written leaves the test as it was.
+        let staging = "\(blockCache)/.\(key).\(UUID().uuidString.prefix(8))"
+        _ = try? runShell("mkdir -p \(staging)/blocks && cp -R \(tsdb)/. \(staging)/blocks/ && touch \(staging)/complete && "
+                          + "rm -rf \(entry) && mv \(staging) \(entry) || rm -rf \(staging)")
     }
 
     public func stop() {
