@@ -169,8 +169,13 @@ public struct Forecaster: Sendable {
         }
         if runs.isEmpty {
             if !seasons.isEmpty && evalSpan < horizon + 1 {
-                notes.append("the horizon (\(DurationParser.format(Int64(horizon) * cal.step))) is too long to test forecasts over in this history "
-                             + "(\(DurationParser.format(Int64(n) * cal.step))): the engine needs more than twice the horizon; forecasting the recent level")
+                let tooLong = "the horizon (\(DurationParser.format(Int64(horizon) * cal.step))) is too long to test the engine's models over in this history "
+                    + "(\(DurationParser.format(Int64(n) * cal.step))): they need more than twice the horizon"
+                if let repeated = Self.lastCycleRepeated(series, seasons: seasons, horizon: horizon, levels: levels, futureTimes: futureTimes,
+                                                          excluded: excluded, notes: notes + [tooLong]) {
+                    return repeated
+                }
+                notes.append(tooLong + "; forecasting the recent level")
             } else {
                 notes.append("too little history for seasonal models (\(n) steps): forecasting the recent level")
             }
@@ -339,6 +344,59 @@ public struct Forecaster: Sendable {
     /// drift, so the spread does too: each change counts both ways (a rise of 1 as a step of ±1),
     /// which keeps the median at the mean and the interval around it however the few steps seen
     /// happened to lean.
+    /// The forecast of a seasonal history whose horizon is too long for the engine's inner
+    /// evaluation: the last cycle of the longest season repeated, with each lead's quantiles read
+    /// from how that repetition erred at nearby leads from every origin the history can check it
+    /// from. Repeating a cycle has no parameters, so each of those errors is out of sample and the
+    /// interval grows with the lead exactly as the history's own drift does. Nil when no season
+    /// leaves at least one cycle of the shortest season of origins for the longest lead.
+    static func lastCycleRepeated(_ series: RegularSeries, seasons: [Int], horizon: Int, levels: [Double], futureTimes: [Int64],
+                                  excluded: [Bool], notes: [String]) -> Forecast? {
+        let y = series.values, n = y.count
+        guard let shortest = seasons.first,
+              let period = seasons.sorted().last(where: { n - (horizon - 1) - $0 >= shortest }) else { return nil }
+        func repeated(from origin: Int, lead h: Int) -> Double { y[origin - period + h % period] }
+        let mean = (0..<horizon).map { repeated(from: n, lead: $0) }
+        // Errors per lead, from origins spaced so that about 400 serve the first lead, and at
+        // least 50 (when the history has them) the last.
+        let stride = max(1, min((n - period) / 400, (n - (horizon - 1) - period) / 50))
+        var errorsAt = [[Double]](repeating: [], count: horizon)
+        var absolute = 0.0, relative = 0.0, counted = 0, relativeCounted = 0
+        for h in 0..<horizon {
+            for o in Swift.stride(from: period, to: n - h, by: stride) {
+                let at = o + h, from = o - period + h % period
+                guard !excluded[at], !excluded[from], y[at].isFinite, y[from].isFinite else { continue }
+                let e = y[at] - y[from]
+                errorsAt[h].append(e)
+                absolute += abs(e); counted += 1
+                if abs(y[at]) > 1e-9 { relative += abs(e / y[at]); relativeCounted += 1 }
+            }
+        }
+        // Each lead's pool: the errors within an hour of a day of it (the main path's pool width).
+        let window = max(1, shortest / 24)
+        var quantiles: [Double: [Double]] = [:]
+        for q in levels { quantiles[q] = [Double](repeating: 0, count: horizon) }
+        for h in 0..<horizon {
+            let pool = errorsAt[max(0, h - window)...min(horizon - 1, h + window)].flatMap { $0 }.sorted()
+            guard pool.count >= 20 else { return nil }
+            for q in levels { quantiles[q]![h] = mean[h] + quantile(sorted: pool, q) }
+        }
+        var floored = mean
+        if y.allSatisfy({ $0 >= 0 }) { keepAtOrAboveZero(mean: &floored, quantiles: &quantiles) }
+        var naiveScale = 0.0
+        for t in shortest..<n { naiveScale += abs(y[t] - y[t - shortest]) }
+        naiveScale /= Double(max(n - shortest, 1))
+        let cycle = DurationParser.format(Int64(period) * series.calendar.step)
+        var result = Forecast(times: futureTimes, mean: floored, quantiles: quantiles, model: "seasonal-naive", weights: ["seasonal-naive": 1],
+                              accuracy: Forecast.Accuracy(mase: counted > 0 ? absolute / Double(counted) / max(naiveScale, 1e-12) : .nan,
+                                                          mape: relativeCounted > 0 ? relative / Double(relativeCounted) : .nan,
+                                                          intervalCoverage: .nan, origins: (n - period + stride - 1) / stride),
+                              notes: notes + ["repeating the last \(cycle), with intervals from how repeating a \(cycle) erred at each lead over the history"],
+                              step: series.calendar.step)
+        result.parameters["seasonal-naive"] = ["period": Double(period)]
+        return result
+    }
+
     func levelForecast(_ series: RegularSeries, horizon: Int, levels: [Double], futureTimes: [Int64], notes: [String]) throws -> Forecast {
         let y = series.values
         let recent = Array(y.suffix(max(3, min(y.count, 12))))

@@ -104,7 +104,9 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
 
     /// A horizon of two weeks on twelve weeks of history is tested over inner origins two horizons
     /// long and forecast with its seasons (it once fell back to a flat level, blaming too little
-    /// history); a horizon of half the history or more is refused that way, with the reason.
+    /// history). A horizon of half the history or more, too long to test the models over, repeats
+    /// the last week, with intervals from how repeating a week erred at each lead (it once fell
+    /// back to a flat level whose interval spanned the whole daily swing and more).
     @Test func aLongHorizonIsForecastWithItsSeasons() throws {
         let shape = { (t: Int) in dailyShape(t) + (t % 336 >= 240 ? -25 : 0) }  // quieter weekends
         let series = synthetic(days: 84) { shape($0) + Double(($0 * 7919) % 5) }
@@ -114,8 +116,19 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         let worst = (0..<672).map { abs(f.mean[$0] - shape(84 * 48 + $0) - 2) }.max()!
         #expect(worst < 5, "the weekend dip is forecast: worst error \(worst)")
         let tooLong = try Forecaster().forecast(series, request: ForecastRequest(seasons: [86400, 604800], horizon: 42 * 86400))
-        #expect(tooLong.model == "level")
-        #expect(tooLong.notes.contains { $0.hasPrefix("the horizon (6w) is too long to test forecasts over in this history (12w)") }, "\(tooLong.notes)")
+        #expect(tooLong.model == "seasonal-naive")
+        #expect(tooLong.notes.contains { $0.hasPrefix("the horizon (6w) is too long to test the engine's models over in this history (12w)") }, "\(tooLong.notes)")
+        #expect(tooLong.notes.contains("repeating the last 1w, with intervals from how repeating a 1w erred at each lead over the history"), "\(tooLong.notes)")
+        #expect(tooLong.mean.count == 42 * 48)
+        for h in 0..<(42 * 48) {
+            // The last week repeated, weekends included.
+            #expect(tooLong.mean[h] == series.values[series.count - 336 + h % 336])
+            // Repeating a week of this series errs by the noise alone (at most 4 either way): so does
+            // the interval, at every lead.
+            let low = tooLong.quantile(0.05)![h] - tooLong.mean[h], high = tooLong.quantile(0.95)![h] - tooLong.mean[h]
+            #expect(low >= -4 && low <= 0 && high >= 0 && high <= 4, "lead \(h): \(low) … \(high)")
+        }
+        #expect(tooLong.accuracy.mase.isFinite && tooLong.accuracy.intervalCoverage.isNaN)
     }
 
     /// Load that sits at zero at night and is noisy by day (rentals, take-offs): a forecast of it
