@@ -148,14 +148,20 @@ public struct Forecaster: Sendable {
         let levels = Array(Set([0.5, 0.9, 0.95, 0.99, 0.05, 0.1] + request.quantiles)).sorted()
         for q in levels where !(q > 0 && q < 1) { throw ForecastError(problem: "quantile \(q) must be between 0 and 1") }
 
-        // Evaluation window: the last two weeks (two of the longest season, two horizons if longer),
-        // whole horizons only; a quarter of the history at most, or half when the horizon would not
-        // fit in a quarter (a long horizon on a short history: else it could not be tested at all).
+        // Evaluation window: the last two weeks (two of the longest season), or four horizons if
+        // longer: the interval calibration's replay needs two horizons of warm-up, a horizon of
+        // origins to replay, and the last horizon, whose actuals end the history. Whole horizons
+        // only; a quarter of the history at most, so that the models are fitted on most of it.
+        // Half when a quarter cannot hold one horizon (a long horizon on a short history: else it
+        // could not be tested at all), or four, as long as no model loses its fit by it (a model
+        // that had the history it needs before the last quarter must keep it).
         let day = cal.stepsPerDay > 1 ? min(cal.stepsPerDay, n) : max(seasons.first ?? 1, 1)
-        let evalCap = horizon + 1 > n / 4 ? n / 2 : n / 4
-        let evalSpan = min(max(2 * (seasons.last ?? day), 2 * cal.stepsPerWeek, 2 * horizon), evalCap)
         let candidates = self.candidates.filter { m in request.models.map { $0.contains(m.name) } ?? true }
         guard !candidates.isEmpty else { throw ForecastError(problem: "no model named \(request.models ?? [])") }
+        let quarter = n / 4, half = n / 2
+        let halfCostsAFit = candidates.contains { n - quarter >= $0.minimumHistory(seasons: seasons) && n - half < $0.minimumHistory(seasons: seasons) }
+        let evalCap = horizon + 1 > quarter || (4 * horizon > quarter && !halfCostsAFit) ? half : quarter
+        let evalSpan = min(max(2 * (seasons.last ?? day), 2 * cal.stepsPerWeek, 4 * horizon), evalCap)
 
         var runs: [ModelRun] = []
         var origins: [Int] = []
