@@ -177,8 +177,15 @@ public struct Forecaster: Sendable {
             if !seasons.isEmpty && evalSpan < horizon + 1 {
                 let tooLong = "the horizon (\(DurationParser.format(Int64(horizon) * cal.step))) is too long to test the engine's models over in this history "
                     + "(\(DurationParser.format(Int64(n) * cal.step))): they need more than twice the horizon"
-                if let repeated = Self.lastCycleRepeated(series, seasons: seasons, horizon: horizon, levels: levels, futureTimes: futureTimes,
+                if var repeated = Self.lastCycleRepeated(series, seasons: seasons, horizon: horizon, levels: levels, futureTimes: futureTimes,
                                                           excluded: excluded, notes: notes + [tooLong]) {
+                    // Future holidays and the zero floor, as for the models' forecasts below.
+                    if !holidayDays.isEmpty {
+                        let profile = holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
+                        if Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step,
+                                              mean: &repeated.mean, quantiles: &repeated.quantiles) { repeated.notes.append(profile.note) }
+                    }
+                    if y.allSatisfy({ $0 >= 0 }) { Self.keepAtOrAboveZero(mean: &repeated.mean, quantiles: &repeated.quantiles) }
                     return repeated
                 }
                 notes.append(tooLong + "; forecasting the recent level")
@@ -387,13 +394,11 @@ public struct Forecaster: Sendable {
             guard pool.count >= 20 else { return nil }
             for q in levels { quantiles[q]![h] = mean[h] + quantile(sorted: pool, q) }
         }
-        var floored = mean
-        if y.allSatisfy({ $0 >= 0 }) { keepAtOrAboveZero(mean: &floored, quantiles: &quantiles) }
         var naiveScale = 0.0
         for t in shortest..<n { naiveScale += abs(y[t] - y[t - shortest]) }
         naiveScale /= Double(max(n - shortest, 1))
         let cycle = DurationParser.format(Int64(period) * series.calendar.step)
-        var result = Forecast(times: futureTimes, mean: floored, quantiles: quantiles, model: "seasonal-naive", weights: ["seasonal-naive": 1],
+        var result = Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: "seasonal-naive", weights: ["seasonal-naive": 1],
                               accuracy: Forecast.Accuracy(mase: counted > 0 ? absolute / Double(counted) / max(naiveScale, 1e-12) : .nan,
                                                           mape: relativeCounted > 0 ? relative / Double(relativeCounted) : .nan,
                                                           intervalCoverage: .nan, origins: (n - period + stride - 1) / stride),

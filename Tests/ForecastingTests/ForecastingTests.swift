@@ -129,6 +129,16 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
             #expect(low >= -4 && low <= 0 && high >= 0 && high <= 4, "lead \(h): \(low) … \(high)")
         }
         #expect(tooLong.accuracy.mase.isFinite && tooLong.accuracy.intervalCoverage.isNaN)
+        // A holiday in the horizon is forecast from past holidays, as the models' forecasts are:
+        // Wednesday 7 January was 50 lower all day, so Wednesday 1 April is forecast that low.
+        let withHoliday = synthetic(days: 84) { shape($0) + Double(($0 * 7919) % 5) - ($0 / 48 == 2 ? 50 : 0) }
+        let holiday = try Forecaster().forecast(withHoliday, request: ForecastRequest(seasons: [86400, 604800], horizon: 42 * 86400,
+                                                                                      holidays: ["2026-01-07", "2026-04-01"]))
+        #expect(holiday.model == "seasonal-naive" && holiday.notes.contains { $0.hasPrefix("holidays in the horizon were forecast") }, "\(holiday.notes)")
+        for h in (2 * 48)..<(3 * 48) {
+            #expect(abs(holiday.mean[h] - (shape(2 * 48 + h % 48) - 50)) < 5, "step \(h): \(holiday.mean[h])")
+            #expect(holiday.quantile(0.05)![h] < holiday.mean[h] && holiday.mean[h] < holiday.quantile(0.95)![h])
+        }
     }
 
     /// Load that sits at zero at night and is noisy by day (rentals, take-offs): a forecast of it
