@@ -227,8 +227,8 @@ public struct Forecaster: Sendable {
         let chosenErrors = errors(chosenOrigins)
 
         // Quantiles: per lead, from the errors at nearby leads over all inner origins, each error
-        // divided by its phase's difficulty (flat: by 1). Each lead's errors are sorted once; a
-        // lead's pool is the union of its neighbours' sorted columns, kept sorted as the window slides.
+        // divided by its phase's difficulty (flat: by 1). A lead's pool is the union of its
+        // neighbours' columns, its quantiles read as the window slides (`SlidingQuantiles`).
         let window = max(1, horizon / 24)
         func intervals(_ difficulty: PhaseDifficulty) -> (offsets: [Double: [Double]], calibration: IntervalCalibration) {
             let scaled = difficulty == .flat ? chosenErrors
@@ -237,14 +237,14 @@ public struct Forecaster: Sendable {
                 var column: [Double] = []
                 column.reserveCapacity(origins.count)
                 for i in origins.indices where !excluded[origins[i] + l] { column.append(scaled[i][l]) }
-                return column.sorted()
+                return column
             }
             var offsets: [Double: [Double]] = [:]
             for q in levels { offsets[q] = [Double](repeating: 0, count: horizon) }
-            var pools = SlidingPools(columns: columns, window: window)
+            var pools = SlidingQuantiles(columns: columns, window: window)
             for h in 0..<horizon {
-                let pool = pools.next()
-                for q in levels { offsets[q]![h] = quantile(sorted: pool, q) }
+                pools.advance()
+                for q in levels { offsets[q]![h] = pools.quantile(q) }
             }
             // Calibration to the recent regime, replayed online over the inner origins (see
             // `IntervalCalibration`); its replay is the forecast's honest record of its coverage.
@@ -389,10 +389,11 @@ public struct Forecaster: Sendable {
         let window = max(1, shortest / 24)
         var quantiles: [Double: [Double]] = [:]
         for q in levels { quantiles[q] = [Double](repeating: 0, count: horizon) }
+        var pools = SlidingQuantiles(columns: errorsAt, window: window)
         for h in 0..<horizon {
-            let pool = errorsAt[max(0, h - window)...min(horizon - 1, h + window)].flatMap { $0 }.sorted()
-            guard pool.count >= 20 else { return nil }
-            for q in levels { quantiles[q]![h] = mean[h] + quantile(sorted: pool, q) }
+            pools.advance()
+            guard pools.count >= 20 else { return nil }
+            for q in levels { quantiles[q]![h] = mean[h] + pools.quantile(q) }
         }
         var naiveScale = 0.0
         for t in shortest..<n { naiveScale += abs(y[t] - y[t - shortest]) }

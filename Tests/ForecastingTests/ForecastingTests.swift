@@ -457,33 +457,36 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
 }
 
 @Suite(.offThePool) struct DecompositionAndCalibration {
-    @Test func selectionAndMergeAgreeWithSorting() {
+    @Test func selectionAgreesWithSorting() {
         var generator = SplitMix(seed: 7)
         for count in [1, 2, 3, 10, 101, 1000] {
             var v = (0..<count).map { _ in Double(generator.next() % 1000) / 7 }
             let sorted = v.sorted()
             let expected = count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
             #expect(selectMedian(&v) == expected, "median of \(count) values")
-            let columns = (0..<5).map { c in sorted.enumerated().filter { $0.offset % 5 == c }.map(\.element).shuffled(using: &generator).sorted() }
-            #expect(mergeSorted(columns[...]) == sorted)
         }
     }
 
-    @Test func slidingPoolsEqualMergingEveryWindow() {
+    /// The sliding pools' quantiles are exactly those of each lead's pool sorted afresh, with many
+    /// equal values, windows wider than the columns, empty columns and NaNs (left out).
+    @Test func slidingQuantilesEqualSortingEveryWindow() {
         var generator = SplitMix(seed: 9)
-        for (leads, rows, window) in [(1, 5, 1), (48, 90, 2), (168, 20, 7), (10, 3, 12), (30, 0, 3)] {
-            // Values drawn from a small set, so pools hold many equal values.
-            let columns = (0..<leads).map { _ in (0..<rows).map { _ in Double(generator.next() % 50) / 4 - 6 }.sorted() }
-            var pools = SlidingPools(columns: columns, window: window)
+        let levels = [0, 0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99, 1]
+        for (leads, rows, window) in [(1, 5, 1), (48, 90, 2), (168, 20, 7), (10, 3, 12), (30, 0, 3), (40, 7, 0), (0, 4, 2)] {
+            // Values drawn from a small set, so pools hold many equal values; unsorted columns.
+            var columns = (0..<leads).map { _ in (0..<rows).map { _ in Double(generator.next() % 50) / 4 - 6 } }
+            if leads > 3 { columns[2] = []; columns[3].append(.nan) }
+            var pools = SlidingQuantiles(columns: columns, window: window)
             for h in 0..<leads {
-                let expected = mergeSorted(columns[max(0, h - window)...min(leads - 1, h + window)])
-                let pool = pools.next()
-                #expect(pool == expected, "lead \(h) of \(leads), window \(window)")
+                let pool = columns[max(0, h - window)...min(leads - 1, h + window)].flatMap { $0 }.filter { !$0.isNaN }.sorted()
+                pools.advance()
+                #expect(pools.count == pool.count, "lead \(h) of \(leads), window \(window)")
+                for q in levels {
+                    let expected = quantile(sorted: pool, q), got = pools.quantile(q)
+                    #expect(got == expected || (got.isNaN && expected.isNaN), "lead \(h) of \(leads), window \(window), q \(q): \(got) against \(expected)")
+                }
             }
         }
-        // A leaving value the pool does not hold (a NaN equals nothing) makes the pool be rebuilt.
-        #expect(SlidingPools.removing([1, .nan], from: [0, 1, 2]) == nil)
-        #expect(SlidingPools.removing([1, 1], from: [0, 1, 1, 1, 2]) == [0, 1, 2])
     }
 
     @Test func driftOfTheDailyShapeIsFollowed() throws {
