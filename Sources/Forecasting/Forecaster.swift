@@ -352,17 +352,13 @@ public struct Forecaster: Sendable {
         return (quietest?.value ?? [:], "holidays in the horizon were forecast from the quietest day of the last week (no past holiday in the history)")
     }
 
-    /// The fallback for short histories: the mean of the recent values, with quantiles from the
-    /// spread of one-step changes growing with the square root of the lead. The mean assumes no
-    /// drift, so the spread does too: each change counts both ways (a rise of 1 as a step of ±1),
-    /// which keeps the median at the mean and the interval around it however the few steps seen
-    /// happened to lean.
     /// The forecast of a seasonal history whose horizon is too long for the engine's inner
     /// evaluation: the last cycle of the longest season repeated, with each lead's quantiles read
     /// from how that repetition erred at nearby leads from every origin the history can check it
     /// from. Repeating a cycle has no parameters, so each of those errors is out of sample and the
-    /// interval grows with the lead exactly as the history's own drift does. Nil when no season
-    /// leaves at least one cycle of the shortest season of origins for the longest lead.
+    /// interval grows with the lead as the history's own drift did. Nil when no season leaves at
+    /// least one cycle of the shortest season of origins for the longest lead, or when a lead's
+    /// pool holds fewer than 20 errors.
     static func lastCycleRepeated(_ series: RegularSeries, seasons: [Int], horizon: Int, levels: [Double], futureTimes: [Int64],
                                   excluded: [Bool], notes: [String]) -> Forecast? {
         let y = series.values, n = y.count
@@ -409,6 +405,11 @@ public struct Forecaster: Sendable {
         return result
     }
 
+    /// The fallback for short histories: the mean of the recent values, with quantiles from the
+    /// spread of one-step changes growing with the square root of the lead. The mean assumes no
+    /// drift, so the spread does too: each change counts both ways (a rise of 1 as a step of ±1),
+    /// which keeps the median at the mean and the interval around it however the few steps seen
+    /// happened to lean.
     func levelForecast(_ series: RegularSeries, horizon: Int, levels: [Double], futureTimes: [Int64], notes: [String]) throws -> Forecast {
         let y = series.values
         let recent = Array(y.suffix(max(3, min(y.count, 12))))
