@@ -179,13 +179,8 @@ public struct Forecaster: Sendable {
                     + "(\(DurationParser.format(Int64(n) * cal.step))): they need more than twice the horizon"
                 if var repeated = Self.lastCycleRepeated(series, seasons: seasons, horizon: horizon, levels: levels, futureTimes: futureTimes,
                                                           excluded: excluded, notes: notes + [tooLong]) {
-                    // Future holidays and the zero floor, as for the models' forecasts below.
-                    if !holidayDays.isEmpty {
-                        let profile = holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
-                        if Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step,
-                                              mean: &repeated.mean, quantiles: &repeated.quantiles) { repeated.notes.append(profile.note) }
-                    }
-                    if y.allSatisfy({ $0 >= 0 }) { Self.keepAtOrAboveZero(mean: &repeated.mean, quantiles: &repeated.quantiles) }
+                    _ = settleFuture(series, excluded: excluded, holidayDays: holidayDays, times: futureTimes,
+                                     mean: &repeated.mean, quantiles: &repeated.quantiles, notes: &repeated.notes)
                     return repeated
                 }
                 notes.append(tooLong + "; forecasting the recent level")
@@ -272,22 +267,14 @@ public struct Forecaster: Sendable {
             let upper = String(format: "%.2f", calibration.upper), lower = String(format: "%.2f", calibration.lower)
             notes.append("intervals widened to the recent errors: upper ×\(upper) (\(recency(calibration.upperHalfLife))), lower ×\(lower) (\(recency(calibration.lowerHalfLife)))")
         }
-        let dayLag = seasons.first ?? 1
-        var naiveScale = 0.0
-        for t in dayLag..<n { naiveScale += abs(y[t] - y[t - dayLag]) }
-        naiveScale /= Double(max(n - dayLag, 1))
+        let naiveScale = Self.meanChange(y, lag: seasons.first ?? 1)
         var ape = 0.0, apeCount = 0
         for (i, row) in chosenErrors.enumerated() { for (h, e) in row.enumerated() where abs(y[origins[i] + h]) > 1e-9 { ape += abs(e / y[origins[i] + h]); apeCount += 1 } }
         let accuracy = Forecast.Accuracy(mase: mae(chosenErrors) / max(naiveScale, 1e-12), mape: apeCount > 0 ? ape / Double(apeCount) : .nan,
                                          intervalCoverage: calibration.coverage, origins: origins.count)
 
-        // Future holidays: replace the forecast with the profile of past holidays, else of the quietest weekday.
-        let profile = holidayDays.isEmpty ? nil : holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
-        if let profile, Self.applyHolidays(profile.values, times: futureTimes, holidayDays: holidayDays, step: cal.step, mean: &mean, quantiles: &quantiles) {
-            notes.append(profile.note)
-        }
-        let nonNegative = y.allSatisfy { $0 >= 0 }
-        if nonNegative { Self.keepAtOrAboveZero(mean: &mean, quantiles: &quantiles) }
+        let (profile, nonNegative) = settleFuture(series, excluded: excluded, holidayDays: holidayDays, times: futureTimes,
+                                                  mean: &mean, quantiles: &quantiles, notes: &notes)
         let spikes = runs[chosen.indices[0]].spikesDampened
         if spikes > 0 { notes.append("\(spikes) spikes were dampened while fitting") }
         let name = chosen.indices.map { runs[$0].name }.joined(separator: "+")
@@ -303,6 +290,29 @@ public struct Forecaster: Sendable {
                                              holidayDays: holidayDays, holidayProfile: profile?.values ?? [:], nonNegative: nonNegative, fitNotes: notes, fitEnd: n)
         }
         return result
+    }
+
+    /// What every seasonal forecast gets last, the models' and the last-cycle fallback's alike:
+    /// future holidays replaced by the profile of past holidays (else of the quietest weekday),
+    /// then a load never observed below zero kept at or above it. Returns the holiday profile used
+    /// (nil: no holidays asked for) and whether the floor applies, which updates carry on.
+    func settleFuture(_ series: RegularSeries, excluded: [Bool], holidayDays: Set<Int64>, times: [Int64],
+                      mean: inout [Double], quantiles: inout [Double: [Double]], notes: inout [String]) -> (profile: (values: [Int: Double], note: String)?, nonNegative: Bool) {
+        let profile = holidayDays.isEmpty ? nil : holidayProfile(series, excluded: excluded, holidayDays: holidayDays)
+        if let profile, Self.applyHolidays(profile.values, times: times, holidayDays: holidayDays, step: series.calendar.step, mean: &mean, quantiles: &quantiles) {
+            notes.append(profile.note)
+        }
+        let nonNegative = series.values.allSatisfy { $0 >= 0 }
+        if nonNegative { Self.keepAtOrAboveZero(mean: &mean, quantiles: &quantiles) }
+        return (profile, nonNegative)
+    }
+
+    /// The mean absolute change of `y` over `lag` steps: the error of repeating the value `lag`
+    /// steps before, which MASE is scaled by.
+    static func meanChange(_ y: [Double], lag: Int) -> Double {
+        var sum = 0.0
+        for t in lag..<max(lag, y.count) { sum += abs(y[t] - y[t - lag]) }
+        return sum / Double(max(y.count - lag, 1))
     }
 
     /// A load never observed below zero (requests, connections, CPU) is not forecast below it: the
@@ -362,10 +372,11 @@ public struct Forecaster: Sendable {
     static func lastCycleRepeated(_ series: RegularSeries, seasons: [Int], horizon: Int, levels: [Double], futureTimes: [Int64],
                                   excluded: [Bool], notes: [String]) -> Forecast? {
         let y = series.values, n = y.count
-        guard let shortest = seasons.first,
-              let period = seasons.sorted().last(where: { n - (horizon - 1) - $0 >= shortest }) else { return nil }
-        func repeated(from origin: Int, lead h: Int) -> Double { y[origin - period + h % period] }
-        let mean = (0..<horizon).map { repeated(from: n, lead: $0) }
+        guard let shortest = seasons.first,  // seasons are ascending
+              let period = seasons.last(where: { n - (horizon - 1) - $0 >= shortest }) else { return nil }
+        /// Where a forecast from `origin` reads its value at lead `h`: the same phase a cycle before.
+        func source(_ origin: Int, lead h: Int) -> Int { origin - period + h % period }
+        let mean = (0..<horizon).map { y[source(n, lead: $0)] }
         // Errors per lead, from origins spaced so that about 400 serve the first lead, and at
         // least 50 (when the history has them) the last.
         let stride = max(1, min((n - period) / 400, (n - (horizon - 1) - period) / 50))
@@ -373,7 +384,7 @@ public struct Forecaster: Sendable {
         var absolute = 0.0, relative = 0.0, counted = 0, relativeCounted = 0
         for h in 0..<horizon {
             for o in Swift.stride(from: period, to: n - h, by: stride) {
-                let at = o + h, from = o - period + h % period
+                let at = o + h, from = source(o, lead: h)
                 guard !excluded[at], !excluded[from], y[at].isFinite, y[from].isFinite else { continue }
                 let e = y[at] - y[from]
                 errorsAt[h].append(e)
@@ -391,9 +402,7 @@ public struct Forecaster: Sendable {
             guard pools.count >= 20 else { return nil }
             for q in levels { quantiles[q]![h] = mean[h] + pools.quantile(q) }
         }
-        var naiveScale = 0.0
-        for t in shortest..<n { naiveScale += abs(y[t] - y[t - shortest]) }
-        naiveScale /= Double(max(n - shortest, 1))
+        let naiveScale = meanChange(y, lag: shortest)
         let cycle = DurationParser.format(Int64(period) * series.calendar.step)
         var result = Forecast(times: futureTimes, mean: mean, quantiles: quantiles, model: "seasonal-naive", weights: ["seasonal-naive": 1],
                               accuracy: Forecast.Accuracy(mase: counted > 0 ? absolute / Double(counted) / max(naiveScale, 1e-12) : .nan,

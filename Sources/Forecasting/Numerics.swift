@@ -94,10 +94,17 @@ public func quantile(_ values: [Double], _ q: Double) -> Double {
 }
 
 public func quantile(sorted s: [Double], _ q: Double) -> Double {
-    guard !s.isEmpty else { return .nan }
-    let pos = q * Double(s.count - 1)
-    let lo = Int(pos.rounded(.down)), hi = min(lo + 1, s.count - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
+    interpolatedQuantile(q, count: s.count) { s[$0] }
+}
+
+/// Quantile `q` of `count` ordered values, `smallest(k)` giving the k-th smallest (0-based):
+/// linear between the two values around position `q × (count − 1)`; NaN when there are none.
+@inline(__always) func interpolatedQuantile(_ q: Double, count: Int, _ smallest: (Int) -> Double) -> Double {
+    guard count > 0 else { return .nan }
+    let pos = q * Double(count - 1)
+    let lo = Int(pos.rounded(.down)), hi = min(lo + 1, count - 1)
+    let low = smallest(lo), high = hi == lo ? low : smallest(hi)
+    return low + (high - low) * (pos - Double(lo))
 }
 
 public func median(_ v: [Double]) -> Double {
@@ -174,11 +181,7 @@ struct SlidingQuantiles {
 
     /// The pool's quantile `q`, interpolated as `quantile(sorted:)` does; NaN for an empty pool.
     func quantile(_ q: Double) -> Double {
-        guard count > 0 else { return .nan }
-        let pos = q * Double(count - 1)
-        let lo = Int(pos.rounded(.down)), hi = min(lo + 1, count - 1)
-        let low = smallest(lo), high = hi == lo ? low : smallest(hi)
-        return low + (high - low) * (pos - Double(lo))
+        interpolatedQuantile(q, count: count, smallest)
     }
 }
 
