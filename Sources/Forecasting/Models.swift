@@ -444,8 +444,10 @@ public struct SeasonalDecomposition: ForecastModel {
     /// windows shifted inward at the ends, into `out`; `work` is scratch of the same size.
     static func lowPass(_ x: Scratch, count n: Int, period: Int, into out: Scratch, work: Scratch) {
         if period % 2 == 0 {
+            // An even window [t − p/2, t + p/2) is centred half a step early; the mean of two
+            // neighbours, t's and the next's, centres it on t.
             movingAverage(x, count: n, width: period, into: work)
-            movingAverage(work, count: n, width: 2, into: out)
+            for t in 0..<n { out[t] = 0.5 * (work[t] + work[min(t + 1, n - 1)]) }
         } else {
             movingAverage(x, count: n, width: period, into: out)
         }
@@ -547,13 +549,13 @@ public struct SeasonalDecomposition: ForecastModel {
         // A decomposition of y[0..<end] and the seasonally adjusted series up to the last origin it serves.
         // `seasonalParts` holds, for each of its origins in turn, the components' values over the horizon.
         // `lastCycles` holds each component's last cycle (what it repeats beyond `end`).
-        struct Segment { var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double]; var lastCycles: [[Double]] }
+        struct Segment { var end: Int; var origins: ArraySlice<Int>; var adjusted: [Double]; var seasonalParts: [Double]; var lastCycles: [[Double]] }
         @Sendable func segment(end: Int, origins: ArraySlice<Int>) -> Segment {
             let c = Self.decompose(y, end: end, seasons: seasons, excluded: input.excluded)
             var parts: [Double] = []
             parts.reserveCapacity(origins.count * horizon)
             for o in origins { for h in 0..<horizon { parts.append(seasonal(c, end, o + h)) } }
-            return Segment(origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) }, seasonalParts: parts,
+            return Segment(end: end, origins: origins, adjusted: (0..<max(origins.last ?? end, 1)).map { y[$0] - seasonal(c, end, $0) }, seasonalParts: parts,
                            lastCycles: seasons.enumerated().map { i, p in Array(c[i][(end - p)..<end]) })
         }
         // Forecasts from the segment's origins: the level by simple exponential smoothing of the
@@ -611,11 +613,25 @@ public struct SeasonalDecomposition: ForecastModel {
         var originForecasts: [[Double]] = []
         for s in segments { forecasts(s, alpha: chosen.alpha, phis: [chosen.phi]) { _, _, f in originForecasts.append(f) } }
         guard originForecasts.count == input.origins.count else { return nil }
-        // The final forecast is its state's: the level smoothed over the whole adjusted series,
-        // as `forecasts` smooths it up to an origin.
-        var state = Fitted(seasons: seasons, lastCycles: finalSegment.lastCycles, end: y.count, t: y.count, alpha: chosen.alpha, phi: chosen.phi,
-                           level: finalSegment.adjusted[0], lastAdjusted: finalSegment.adjusted[y.count - 1])
-        for t in 1..<y.count where !input.excluded[t] { state.level += chosen.alpha * (finalSegment.adjusted[t] - state.level) }
+        // A segment's level, smoothed over its adjusted series and then moved to the end of the
+        // history by each observation, as an update moves it.
+        func stateAtEnd(_ s: Segment) -> Fitted {
+            var state = Fitted(seasons: seasons, lastCycles: s.lastCycles, end: s.end, t: s.adjusted.count, alpha: chosen.alpha, phi: chosen.phi,
+                               level: s.adjusted[0], lastAdjusted: s.adjusted[s.adjusted.count - 1])
+            for t in 1..<s.adjusted.count where !input.excluded[t] { state.level += chosen.alpha * (s.adjusted[t] - state.level) }
+            while state.t < y.count { state.observe(y[state.t], excluded: input.excluded[state.t]) }
+            return state
+        }
+        // The final state's level and last deviation are measured as the inner origins measured
+        // theirs, and as every update measures its own: against components decomposed before the
+        // newest observations (the last inner decomposition's), continued to the end. Against
+        // components decomposed up to the end, the newest observations would be compared with
+        // components that already hold part of them (most where a season has few cycles), and the
+        // deviation that α and φ were chosen to carry would shrink. The forecast repeats the
+        // components decomposed up to the end.
+        let measured = stateAtEnd(segments.last ?? finalSegment)
+        let state = Fitted(seasons: seasons, lastCycles: finalSegment.lastCycles, end: y.count, t: y.count, alpha: chosen.alpha, phi: chosen.phi,
+                           level: measured.level, lastAdjusted: measured.lastAdjusted)
         return ModelRun(name: name, originForecasts: originForecasts, final: state.forecast(horizon: horizon),
                         parameters: ["alpha": chosen.alpha, "phi": chosen.phi], spikesDampened: 0, state: state)
     }
