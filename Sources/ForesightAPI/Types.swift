@@ -45,6 +45,7 @@ public struct ZonePlan: KubernetesResource {
 
     public struct Forecast: Codable, Sendable {
         public var source: Source?
+        /// How much history each fit reads. Default `defaultHistory`.
         public var history: String?
         public var horizon: String?
         public var step: String?
@@ -56,6 +57,14 @@ public struct ZonePlan: KubernetesResource {
         public var holidays: [String]?
         public var minimumAccuracy: Double?
         public init() {}
+
+        /// Four weeks, as the CRD's default: two cycles of the default longest season (a week),
+        /// which the weekly models need to be fitted at all, and an inner span (a quarter of the
+        /// history) holding every day of the week once, so that the engine tests its models and
+        /// intervals on each. With two weeks the weekly models could not be fitted and tested, and
+        /// the forecast fell back to repeating a cycle (benchmarks/forecast.md, "The default
+        /// history").
+        public static let defaultHistory: Int64 = 28 * 86400
 
         public struct Source: Codable, Sendable {
             public var prometheus: Prometheus?

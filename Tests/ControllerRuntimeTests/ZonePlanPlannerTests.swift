@@ -163,6 +163,30 @@ import Testing
         #expect(cadence.fitDue(movable, fittedAt: 0, now: 3600) && cadence.advance(movable, fittedAt: 0, now: 3600, recent: recent) == nil)
     }
 
+    /// A ZonePlan's default history holds what its default seasons need: the weekly models can be
+    /// fitted and tested on it. On two weeks (the default before) they could not, and the engine
+    /// fell back to repeating a cycle.
+    @Test func theDefaultHistoryLetsTheWeeklyModelsBeFittedAndTested() throws {
+        let cadence = ForecastCadence(ZonePlan.Forecast(), lead: 300)
+        let start: Int64 = 1_767_571_200  // a Monday, 00:00 UTC
+        func fitted(days: Int64) throws -> String {
+            let n = Int(days * 86400 / cadence.step)
+            var values: [Double] = []
+            for k in 0..<n {
+                let daily = 80 * sin(Double(k % 288) / 288 * 2 * .pi)
+                let weekend: Double = k / 288 % 7 >= 5 ? -60 : 0
+                values.append(200 + daily + weekend + Double(k % 7))
+            }
+            let history = TimeSeries(times: (0..<n).map { start + Int64($0) * cadence.step }, values: values)
+            var request = cadence.request(historyEnd: history.times.last!, now: history.times.last! + 1)
+            request.models = ["decomposition"]
+            return try Forecaster().forecast(history, request: request).model
+        }
+        #expect(ZonePlan.Forecast.defaultHistory == 28 * 86400)
+        #expect(try fitted(days: ZonePlan.Forecast.defaultHistory / 86400) == "decomposition")
+        #expect(try fitted(days: 14) != "decomposition", "two weeks were enough after all: the default's reason is gone")
+    }
+
     /// The controller fits a zone once per `refitEvery` and moves the forecast along by each new
     /// observation in between, reading only the recent past.
     @Test func aZoneIsFittedOncePerRefitEveryAndUpdatedInBetween() async throws {
