@@ -66,6 +66,9 @@ public struct ZonePlan: KubernetesResource {
         /// history").
         public static let defaultHistory: Int64 = 28 * 86400
 
+        /// `history` in seconds, `defaultHistory` when it is not given.
+        public var historySeconds: Int64 { history.flatMap(DurationParser.seconds) ?? Self.defaultHistory }
+
         public struct Source: Codable, Sendable {
             public var prometheus: Prometheus?
             public var configMap: ConfigMapRef?

@@ -191,7 +191,7 @@ public actor ZoneForecasts {
         let fc = plan.forecast ?? ZonePlan.Forecast()
         let cadence = ForecastCadence(fc, lead: leadSeconds)
         let step = cadence.step
-        let span = fc.history.flatMap(DurationParser.seconds) ?? ZonePlan.Forecast.defaultHistory
+        let span = fc.historySeconds
         let quantile = cadence.quantiles[0]
         let nowSeconds = Int64(now.timeIntervalSince1970)
         let key = "\(planUID)/\(zone.name ?? "")"
@@ -280,7 +280,7 @@ public actor ZoneForecasts {
 
     public func follow(planUID: String, plan: ZonePlan.Spec, follower: ZonePlan.Zone, leader: String, input: HistoryInput, now: Date) async -> FollowerResult {
         let step = plan.forecast?.step.flatMap(DurationParser.seconds) ?? 300
-        let span = plan.forecast?.history.flatMap(DurationParser.seconds) ?? ZonePlan.Forecast.defaultHistory
+        let span = (plan.forecast ?? ZonePlan.Forecast()).historySeconds
         let key = "\(planUID)/\(follower.name ?? "")"
         var result = FollowerResult()
         guard let leaderFit = fitted["\(planUID)/\(leader)"] else {

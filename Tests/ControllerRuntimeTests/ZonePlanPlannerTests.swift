@@ -182,7 +182,12 @@ import Testing
             request.models = ["decomposition"]
             return try Forecaster().forecast(history, request: request).model
         }
-        #expect(ZonePlan.Forecast.defaultHistory == 28 * 86400)
+        #expect(ZonePlan.Forecast.defaultHistory == 28 * 86400 && ZonePlan.Forecast().historySeconds == ZonePlan.Forecast.defaultHistory)
+        // The CRD's default, which the API server fills in, is the same.
+        let crd = try String(contentsOfFile: "\(SpecValidationTests.root)/crds/foresight.dev_zoneplans.yaml", encoding: .utf8)
+        let line = crd.split(separator: "\n").first { $0.contains("history: {") }.map(String.init) ?? ""
+        let crdDefault = line.range(of: "default: ").map { String(line[$0.upperBound...].prefix { $0 != "," && $0 != "}" }) }
+        #expect(crdDefault.flatMap(DurationParser.seconds) == ZonePlan.Forecast.defaultHistory, "the CRD's history line: \(line)")
         #expect(try fitted(days: ZonePlan.Forecast.defaultHistory / 86400) == "decomposition")
         #expect(try fitted(days: 14) != "decomposition", "two weeks were enough after all: the default's reason is gone")
     }
