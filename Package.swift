@@ -90,7 +90,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "KubernetesCoreTests", dependencies: ["KubernetesCore", "TestSupport"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Forecasting", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Forecasting", "ForesightAPI", "TestSupport"]),
         // Helpers the test targets share: a deterministic generator for fuzzing, child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NodeSimulatorTests", dependencies: ["NodeSimulator", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Forecasting
+import ForesightAPI
 import Foundation
 import Reconcilers
 import UpdatePlanning
@@ -55,7 +56,7 @@ public struct Scenario: Sendable {
     public var end: Int64
     /// Seasons the forecasts use.
     public var seasons: [Int64]
-    /// History the forecasts are fitted on (before each refit).
+    /// History the forecasts are fitted on (before each refit); by default a ZonePlan's.
     public var history: Int64
     /// How often Foresight's forecasts are fitted again (`spec.forecast.refitEvery` of a ZonePlan);
     /// between fits each new observation updates them, as in the controller.
@@ -150,7 +151,7 @@ extension Scenario {
             guard case .sequence(let items, _) = node, !items.isEmpty else { throw r.fail(node, "seasons must be a non-empty list of durations") }
             return try items.map { try r.duration($0, "seasons") }
         } ?? [86400, 604800]
-        history = try root["history"].map { try r.duration($0, "history") } ?? 14 * 86400
+        history = try root["history"].map { try r.duration($0, "history") } ?? ZonePlan.Forecast.defaultHistory
         refitEvery = try root["refitEvery"].map { try r.duration($0, "refitEvery") } ?? ForecastCadence.defaultRefitEvery(seasons: seasons)
         horizon = try root["horizon"].map { try r.duration($0, "horizon") } ?? 7200
         seed = UInt64(try root["seed"].map { try r.integer($0, "seed", in: 0...Int(Int32.max)) } ?? 1)

@@ -12,8 +12,8 @@ struct SimulateCommand: ParsableCommand {
         abstract: "Replay a scenario's load under Foresight and the usual alternatives, side by side.",
         discussion: """
         Without a scenario, replays the embedded default: four weeks of the embedded electricity-demand \
-        trace on a pool of 2-CPU nodes with a weekly daytime update window. The scenario format is in \
-        the README.
+        trace, each forecast fitted on the four weeks before it (a ZonePlan's default history), on a \
+        pool of 2-CPU nodes with a weekly daytime update window. The scenario format is in the README.
         """)
 
     @Argument(help: "The scenario (YAML). Default: the embedded scenario.") var scenario: String?
@@ -43,7 +43,7 @@ struct SimulateCommand: ParsableCommand {
             loaded = try Scenario(yaml: text, source: path, directory: (path as NSString).deletingLastPathComponent)
         } else {
             let trace = try CSVSeriesReader.read(EmbeddedTrace.csv, source: "embedded taylor trace")
-            loaded = try Scenario(yaml: Self.defaultScenario, source: "the embedded scenario", directory: ".", traces: ["embedded:taylor": trace])
+            loaded = try Scenario(yaml: Scenario.embeddedDefault, source: "the embedded scenario", directory: ".", traces: [Scenario.embeddedTrace: trace])
         }
         let policies = policy.isEmpty ? Policy.allCases : policy.compactMap(Policy.init(rawValue:))
         let started = Date()
@@ -123,28 +123,4 @@ struct SimulateCommand: ParsableCommand {
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
-
-    /// The embedded default: the embedded electricity-demand trace as one service's load, four
-    /// weeks after two weeks of history, with a weekly update window at midday.
-    static let defaultScenario = """
-    name: electricity-demand-weekly-update
-    nodePool: {initialNodes: 8, minNodes: 3, maxNodes: 24, cpuPerNode: "2", provisioningDelay: 5m}
-    zones:
-    - name: grid-api
-      priority: 100
-      trace: embedded:taylor
-      perReplica: 1000
-      cpuPerReplica: 500m
-      podStartDelay: 1m
-      minReplicas: 4
-      maxReplicas: 80
-      targetUtilization: 0.8
-      buffer: 10%
-      quantile: 0.9
-    updateWindow: {cron: "0 10 * * 2", timeZone: UTC, duration: 6h, maxUnavailable: 1, updateTime: 20m}
-    start: "2000-06-19 00:00:00"
-    days: 28
-    seasons: [1d, 7d]
-    history: 14d
-    """
 }

@@ -1,4 +1,5 @@
 import Forecasting
+import ForesightAPI
 import Foundation
 @testable import Simulation
 import Testing
@@ -195,5 +196,29 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
             let s = try Scenario(yaml: String(contentsOfFile: dir + "/" + f, encoding: .utf8), source: f, directory: dir)
             #expect(s.update != nil && s.end - s.start >= 7 * 86400, "\(f)")
         }
+    }
+}
+
+@Suite(.offThePool) struct EmbeddedScenarioTests {
+    /// What `foresight simulate` replays without a scenario (the README's first command), with the
+    /// same trace from `Tests/Data`: it fits on a ZonePlan's default history, so its forecasts are
+    /// the weekly models' (not a repeated cycle), and Foresight serves the load on fewer node-hours
+    /// than the reactive policy.
+    @Test func theEmbeddedScenarioForecastsAsADefaultZonePlanAndServesTheLoad() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let trace = try CSVSeriesReader.read(file: root + "/Tests/Data/taylor.csv")
+        let s = try Scenario(yaml: Scenario.embeddedDefault, source: "the embedded scenario", directory: root, traces: [Scenario.embeddedTrace: trace])
+        #expect(s.history == ZonePlan.Forecast.defaultHistory)
+        #expect(s.start == trace.times[0] + s.history, "the replay starts as soon as the history is behind it")
+        #expect(s.end - s.start == 28 * 86400 && s.update != nil)
+        var state = ForesightState()
+        state.advance(s, at: s.start)
+        let model = try #require(state.forecasts[0]?.model)
+        #expect(model.contains("decomposition") || model.contains("holt-winters"), "the weekly models were fitted: \(model)")
+        let replay = Replay(scenario: s)
+        let foresight = replay.run(.foresight).figures, reactive = replay.run(.reactive).figures
+        #expect(foresight.unservedShare < 1e-5 && foresight.windowUnservedShare == 0, "\(foresight)")
+        #expect(foresight.nodesNotUpdated == 0)
+        #expect(foresight.nodeHours < reactive.nodeHours, "\(foresight.nodeHours) against \(reactive.nodeHours)")
     }
 }
