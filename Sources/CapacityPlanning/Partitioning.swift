@@ -141,6 +141,79 @@ public func partition(zones: [ZoneDemand], pool: NodePoolCapacity, policy: Overf
     return Partition(zones: grants, desiredNodes: desired, capacitySufficient: sufficient, nodesNeeded: needed)
 }
 
+/// One zone as a shrinking pool sees it.
+public struct ShrinkExposure: Sendable, Equatable {
+    public var name: String
+    /// Replicas the zone runs under the plan.
+    public var replicas: Int
+    /// Replicas besides those that must keep running (an UpdateWindow's surge).
+    public var extra: Int
+    /// Replicas that serve the zone's observed load now.
+    public var serving: Int
+    /// Ready replicas now, every pod of the zone counted.
+    public var ready: Int
+    /// What one replica requests.
+    public var perReplica: Resources
+
+    public init(name: String, replicas: Int, extra: Int = 0, serving: Int, ready: Int, perReplica: Resources) {
+        self.name = name
+        self.replicas = replicas
+        self.extra = extra
+        self.serving = serving
+        self.ready = ready
+        self.perReplica = perReplica
+    }
+}
+
+/// What a pool that holds more nodes than its zones need does now.
+public struct ShrinkStep: Sendable, Equatable {
+    /// The node count to ask for.
+    public var nodes: Int
+    /// Replicas added to zones (by name) so that the pods of the node given back are covered.
+    public var surge: [String: Int]
+    /// Zones whose surge is not Ready yet: the node waits for them.
+    public var waitingFor: [String]
+    /// The surge does not fit on the nodes there are: the pool keeps them.
+    public var surgeDoesNotFit: Bool
+}
+
+/// How a pool gives nodes back without taking capacity a zone's load needs now.
+///
+/// A removed node takes its pods with it: they are evicted, and their replacements serve only once
+/// placed and Ready elsewhere. Which node goes is the infrastructure's choice (a cluster
+/// autoscaler's, a Cluster API delete policy's), so each removed node is taken to hold as many of
+/// a zone's replicas as fit on one node.
+/// - As many nodes go at once as every zone can lose and still keep the replicas its observed load
+///   needs (`serving`).
+/// - When not even one can, the zones short of that are surged first, on the nodes there are, by
+///   what they would lack; once every surged zone's pods are Ready, one node goes. The caller adds
+///   `surge` to the zones' replicas while the pool is above `target`, and gives it back after.
+/// - A pool above `maxNodes` goes down to it at once (the user cut it), as before.
+public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resources, zones: [ShrinkExposure]) -> ShrinkStep {
+    let none = ShrinkStep(nodes: target, surge: [:], waitingFor: [], surgeDoesNotFit: false)
+    guard target < current, current <= maxNodes else { return none }
+    let holds = zones.map { $0.perReplica.isZero ? 0 : perNode.count(of: $0.perReplica) }
+    func left(_ i: Int, replicas: Int, losing nodes: Int) -> Int { replicas - min(replicas, nodes.clampedProduct(holds[i])) }
+    // The deepest cut every zone survives as it is.
+    for nodes in target..<current where zones.indices.allSatisfy({ left($0, replicas: zones[$0].replicas, losing: current - nodes) >= zones[$0].serving }) {
+        return ShrinkStep(nodes: nodes, surge: [:], waitingFor: [], surgeDoesNotFit: false)
+    }
+    // One node, after a surge that covers its pods; not while an UpdateWindow's surge is in flight
+    // (a node of the pool is being drained: the pool waits for it).
+    if zones.contains(where: { $0.extra > 0 }) { return ShrinkStep(nodes: current, surge: [:], waitingFor: zones.filter { $0.extra > 0 }.map(\.name), surgeDoesNotFit: false) }
+    var surge: [String: Int] = [:]
+    for (i, z) in zones.enumerated() where z.serving > 0 && holds[i] > 0 {
+        let s = max(0, z.serving + holds[i] - z.replicas)
+        if s > 0 { surge[z.name] = s }
+    }
+    let items = zones.map { ($0.perReplica, $0.replicas + $0.extra + (surge[$0.name] ?? 0)) }
+    guard fits(items, perNode: perNode, nodes: current) else {
+        return ShrinkStep(nodes: current, surge: [:], waitingFor: [], surgeDoesNotFit: true)
+    }
+    let waiting = zones.filter { surge[$0.name] != nil && $0.ready < $0.replicas + $0.extra + surge[$0.name]! }.map(\.name)
+    return ShrinkStep(nodes: waiting.isEmpty ? current - 1 : current, surge: surge, waitingFor: waiting, surgeDoesNotFit: false)
+}
+
 /// The largest n in `from`…`to` for which `fits(n)` holds, given that it holds for `from` and is
 /// monotone (if n fits, every smaller count does).
 func largestFitting(from: Int, to: Int, _ fits: (Int) -> Bool) -> Int {

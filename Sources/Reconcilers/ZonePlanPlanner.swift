@@ -39,6 +39,8 @@ public struct ZoneWorkload: Sendable, Equatable {
     public var surge: Int = 0
     /// What one pod of it requests.
     public var perPod: Resources
+    /// Its Ready pods now (nil: not known, taken as none).
+    public var readyReplicas: Int?
     public var priorityClassName: String?
     /// The HPA scaling it, if any: its name, its minReplicas now, and the user's own minReplicas
     /// when Foresight raised it (from the HPA's annotation).
@@ -55,7 +57,9 @@ public struct ZoneWorkload: Sendable, Equatable {
 
     public var key: String { "\(namespace)/\(name)" }
 
-    public init(namespace: String, name: String, replicas: Int, surge: Int = 0, perPod: Resources, priorityClassName: String? = nil, hpa: HPA? = nil) {
+    public init(namespace: String, name: String, replicas: Int, surge: Int = 0, perPod: Resources, readyReplicas: Int? = nil,
+                priorityClassName: String? = nil, hpa: HPA? = nil) {
+        self.readyReplicas = readyReplicas
         self.namespace = namespace
         self.name = name
         self.replicas = replicas
@@ -142,7 +146,11 @@ public struct ZonePlanDecision: Sendable, Equatable {
     public var zones: [ZoneDecision]
     public var partition: Partition?
     public var pool: PoolSnapshot?
+    /// The partition's node count, or more while nodes are given back one by one behind a surge
+    /// (`shrinkStep`).
     public var desiredNodes: Int?
+    /// How the pool gives nodes back, when it takes a surge or a wait.
+    public var shrink: String?
 }
 
 /// Sizes and partitions a ZonePlan from a snapshot of the world. Pure: the same function serves
@@ -227,6 +235,28 @@ public struct ZonePlanPlanner: Sendable {
                     result.zones[i].allocated = max(0, g.allocated - surge)
                     result.zones[i].grantRatio = surge > 0 && g.required > 0 ? Double(result.zones[i].allocated) / Double(max(1, g.required - surge)) : g.grantRatio
                 }
+            }
+            // Nodes are given back only as their pods can go (`shrinkStep`): a zone that could not
+            // lose them is surged first, on the nodes there are, and the surge goes with the node.
+            let exposures = result.zones.map { z in
+                let workloads = snapshots.first { $0.name == z.name }?.workloads ?? []
+                return ShrinkExposure(name: z.name, replicas: z.allocated, extra: surges[z.name] ?? 0, serving: z.requirement.observedReplicas ?? 0,
+                                      ready: workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) },
+                                      perReplica: demands.first { $0.name == z.name }?.perReplica ?? .zero)
+            }
+            let step = shrinkStep(current: pool.currentNodes, target: p.desiredNodes, maxNodes: pool.maxNodes, perNode: perNode, zones: exposures)
+            result.desiredNodes = step.nodes
+            for i in result.zones.indices { result.zones[i].allocated += step.surge[result.zones[i].name] ?? 0 }
+            let surged = step.surge.sorted { $0.key < $1.key }.map { "\($0.key) +\($0.value)" }.joined(separator: ", ")
+            if step.surgeDoesNotFit {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes): a node given back would take replicas the load needs now, "
+                    + "and the surge that would cover them does not fit on the nodes there are"
+            } else if !step.waitingFor.isEmpty && step.surge.isEmpty {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), while an UpdateWindow's surge is in flight (\(step.waitingFor.joined(separator: ", ")))"
+            } else if !step.waitingFor.isEmpty {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), until the surge that covers a node's pods is Ready (\(surged))"
+            } else if !step.surge.isEmpty {
+                result.shrink = "giving back a node, its pods covered by a surge (\(surged)) given back with it"
             }
         }
         for i in result.zones.indices {

@@ -254,7 +254,8 @@ public struct ZonePlanReconciler: Sendable {
             var entry: [(String, JSONValue)] = [("name", .string(p.name ?? ""))]
             entry.append(("currentNodes", .int(poolCurrent ?? pool?.currentNodes ?? 0)))
             if let d = decision.desiredNodes { entry.append(("desiredNodes", .int(d))) }
-            if let m = poolProblem { entry.append(("message", .string(m))) }
+            let notes = [poolProblem, decision.shrink].compactMap { $0 }
+            if !notes.isEmpty { entry.append(("message", .string(notes.joined(separator: "; ")))) }
             pools.append(.object(entry))
         }
 
@@ -269,6 +270,7 @@ public struct ZonePlanReconciler: Sendable {
             condition("CapacitySufficient", partition.capacitySufficient,
                       partition.capacitySufficient ? "Fits" : "Overflow",
                       partition.capacitySufficient ? "node pool \(pool?.name ?? "") holds every zone with \(partition.desiredNodes) nodes"
+                        + (decision.shrink.map { "; \($0)" } ?? "")
                         : "demand needs \(partition.nodesNeeded) nodes, maxNodes is \(pool?.maxNodes ?? 0); \(spec.overflow?.policy ?? "Strict") granted " +
                           short.map { "\($0.name) \($0.allocated)/\($0.required)" }.joined(separator: ", "))
         } else {
@@ -352,6 +354,7 @@ public struct ZonePlanReconciler: Sendable {
                 let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
                 return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: max(0, (d.spec?.replicas ?? 1) - surge), surge: surge,
                                     perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
+                                    readyReplicas: d.status?.readyReplicas ?? 0,
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName,
                                     hpa: hpa.map { h in
                                         ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,

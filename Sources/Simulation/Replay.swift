@@ -155,7 +155,7 @@ public struct Replay: Sendable {
                 let reactive = (0..<zoneCount).map { hpa[$0].decide(zone: s.zones[$0], load: loads[$0], ready: before.ready[$0], current: before.regular[$0], now: now) }
                 desired = (0..<zoneCount).map { z in max(reactive[z], aws.scheduled(zone: z, scenario: s, at: t)) }
             case .foresight:
-                let decision = foresightState.decide(scenario: s, cluster: cluster, regular: before.regular, surge: before.surge, loads: loads, now: t)
+                let decision = foresightState.decide(scenario: s, cluster: cluster, regular: before.regular, surge: before.surge, ready: before.ready, loads: loads, inWindow: window != nil, now: t)
                 desired = decision.replicas
                 desiredNodes = decision.nodes
             }
@@ -451,7 +451,7 @@ struct ForesightState {
         }
     }
 
-    mutating func decide(scenario s: Scenario, cluster: VirtualCluster, regular: [Int], surge: [Int], loads: [Double], now t: Int64) -> Decision {
+    mutating func decide(scenario s: Scenario, cluster: VirtualCluster, regular: [Int], surge: [Int], ready: [Int], loads: [Double], inWindow: Bool, now t: Int64) -> Decision {
         advance(s, at: t)
         let lead = s.pool.provisioningDelay + (s.zones.map(\.podStartDelay).max() ?? 0)
         let now = Date(timeIntervalSince1970: Double(t))
@@ -461,13 +461,15 @@ struct ForesightState {
                                         fittedAt: Date(timeIntervalSince1970: Double(fittedAt[i] ?? t)))
             }
             let workload = ZoneWorkload(namespace: "sim", name: z.name, replicas: regular[i], surge: surge[i],
-                                        perPod: Resources(cpuMillis: z.cpuMillisPerReplica, memoryBytes: 0))
+                                        perPod: Resources(cpuMillis: z.cpuMillisPerReplica, memoryBytes: 0), readyReplicas: ready[i])
             return ZoneSnapshot(name: z.name, outlook: outlook, observedLoad: loads[i],
                                 forecastProblem: forecasts[i] == nil ? "no forecast" : (outlook == nil ? "the forecast does not cover the lead window" : nil),
                                 workloads: [workload])
         }
+        // The pool gives no node back while a window is open (`scalePool`): the plan is told so, so
+        // that it does not surge zones for a node that cannot go.
         let pool = PoolSnapshot(name: "pool", currentNodes: cluster.nodeCount, perNode: Resources(cpuMillis: s.pool.cpuMillisPerNode, memoryBytes: 0),
-                                minNodes: s.pool.minNodes, maxNodes: s.pool.maxNodes)
+                                minNodes: inWindow ? min(max(s.pool.minNodes, cluster.nodeCount), s.pool.maxNodes) : s.pool.minNodes, maxNodes: s.pool.maxNodes)
         if planner == nil { planner = ZonePlanPlanner(spec: spec(s)) }
         let decision = planner!.plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: s.seed)
         for z in decision.zones { memory[z.name] = z.memory }

@@ -1,4 +1,4 @@
-import CapacityPlanning
+@testable import CapacityPlanning
 import Foundation
 import Testing
 import TestSupport
@@ -193,5 +193,45 @@ import TestSupport
         #expect(!huge.capacitySufficient && huge.desiredNodes == 50 && huge.grant("h")?.allocated == 200)
         let tooBig = partition(zones: [ZoneDemand(name: "t", priority: 1, required: 1, perReplica: Resources(cpuMillis: 4000, memoryBytes: 0))], pool: pool(max: 5), policy: .strict)
         #expect(!tooBig.capacitySufficient && tooBig.grant("t")?.allocated == 0, "a replica larger than a node never fits")
+    }
+
+    /// A pool gives back at once as many nodes as every zone can lose, each node taken to hold as
+    /// many of a zone's replicas as fit on it, while keeping what its load needs now.
+    @Test func aPoolGivesBackAtOnceTheNodesEveryZoneCanLose() {
+        let pod = Resources(cpuMillis: 500, memoryBytes: 0), node = Resources(cpuMillis: 2000, memoryBytes: 0)  // 4 a node
+        let quiet = ShrinkExposure(name: "web", replicas: 20, serving: 12, ready: 20, perReplica: pod)
+        #expect(shrinkStep(current: 8, target: 5, maxNodes: 24, perNode: node, zones: [quiet])
+                == ShrinkStep(nodes: 6, surge: [:], waitingFor: [], surgeDoesNotFit: false), "two nodes leave 12; three would leave 8")
+        let requestless = ShrinkExposure(name: "free", replicas: 5, serving: 5, ready: 5, perReplica: .zero)
+        #expect(shrinkStep(current: 8, target: 5, maxNodes: 24, perNode: node, zones: [requestless]).nodes == 5)
+        // Growth, and a maxNodes cut below the pool, are not this function's to hold.
+        let tight = ShrinkExposure(name: "web", replicas: 20, serving: 20, ready: 20, perReplica: pod)
+        #expect(shrinkStep(current: 4, target: 6, maxNodes: 10, perNode: node, zones: [tight]).nodes == 6)
+        #expect(shrinkStep(current: 8, target: 5, maxNodes: 6, perNode: node, zones: [tight]).nodes == 5, "the user cut maxNodes")
+    }
+
+    /// When not even one node can go, the zones it could leave short are surged by what they would
+    /// lack; the node waits for the surge to be Ready, then goes with it.
+    @Test func aNodeThatWouldLeaveTheLoadShortGoesAfterASurgeIsReady() {
+        let pod = Resources(cpuMillis: 500, memoryBytes: 0), node = Resources(cpuMillis: 2000, memoryBytes: 0)
+        // 24 replicas on 7 nodes, 6 would hold them; the load needs 22. A node could take 4: surge 2.
+        var web = ShrinkExposure(name: "web", replicas: 24, serving: 22, ready: 24, perReplica: pod)
+        let batch = ShrinkExposure(name: "batch", replicas: 2, serving: 1, ready: 2, perReplica: pod)
+        let starting = shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [web, batch])
+        #expect(starting == ShrinkStep(nodes: 8, surge: ["web": 2, "batch": 3], waitingFor: ["web", "batch"], surgeDoesNotFit: false))
+        web.ready = 26
+        var batchReady = batch
+        batchReady.ready = 5
+        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [web, batchReady]).nodes == 7, "both surges Ready: the node goes")
+        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [web, batch]).waitingFor == ["batch"])
+        // While an UpdateWindow's surge is in flight (a node is being drained), the pool waits, unsurged.
+        var updating = web
+        updating.extra = 2
+        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [updating, batchReady])
+                == ShrinkStep(nodes: 8, surge: [:], waitingFor: ["web"], surgeDoesNotFit: false))
+        // No room on the nodes there are for the surge: the pool keeps them.
+        let full = ShrinkExposure(name: "web", replicas: 27, serving: 27, ready: 27, perReplica: pod)
+        #expect(shrinkStep(current: 7, target: 6, maxNodes: 24, perNode: node, zones: [full])
+                == ShrinkStep(nodes: 7, surge: [:], waitingFor: [], surgeDoesNotFit: true), "27 + 4 do not fit on 28 places")
     }
 }

@@ -83,6 +83,32 @@ import Testing
         #expect(d.zones[1].allocated == 4 && d.zones[1].grantRatio == 0.5)
     }
 
+    /// The partition would give a node back, but a removed node could take four of the zone's
+    /// replicas while its load needs all but two: the zone is surged by two and the pool waits for
+    /// them to be Ready, then gives the node back with the surge. Once the load falls far enough, a
+    /// node goes without one.
+    @Test func aNodeIsGivenBackBehindASurgeWhenItsPodsAreNeeded() {
+        let p = planner([zone("web", priority: 1)])
+        let pool = PoolSnapshot(name: "g", currentNodes: 7, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 24)
+        func plan(observed: Double, ready: Int) -> ZonePlanDecision {
+            var w = workload("w", replicas: 24)
+            w.readyReplicas = ready
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 1200), observedLoad: observed, forecastProblem: nil, workloads: [w], blockers: [])
+            return p.plan(snapshots: [web], pool: pool, memory: ["web": ZoneMemory(lastRequired: 24)], now: Date(), seed: 1)
+        }
+        // 24 replicas of 500m hold on 6 nodes of 2 CPU; 1,100 at 50 a replica needs 22.
+        let starting = plan(observed: 1100, ready: 24)
+        #expect(starting.partition?.desiredNodes == 6)
+        #expect(starting.desiredNodes == 7 && starting.zones[0].allocated == 26 && starting.zones[0].replicas == ["shop/w": 26])
+        #expect(starting.zones[0].memory.lastRequired == 24, "the surge is not the zone's requirement")
+        #expect(starting.shrink == "kept at 7 nodes, not 6, until the surge that covers a node's pods is Ready (web +2)")
+        let going = plan(observed: 1100, ready: 26)
+        #expect(going.desiredNodes == 6 && going.zones[0].allocated == 26)
+        #expect(going.shrink == "giving back a node, its pods covered by a surge (web +2) given back with it")
+        let quiet = plan(observed: 1000, ready: 24)
+        #expect(quiet.desiredNodes == 6 && quiet.zones[0].allocated == 24 && quiet.shrink == nil, "20 replicas serve 1,000")
+    }
+
     @Test func theOutlookIsThePeakOfTheQuantileInTheLeadWindow() {
         var f = Forecast(times: [0, 300, 600, 900, 1200], mean: [1, 5, 3, 9, 2], quantiles: [0.9: [2, 6, 4, 10, 3]], model: "m", weights: [:],
                          accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)

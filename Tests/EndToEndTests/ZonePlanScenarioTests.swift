@@ -233,6 +233,99 @@ extension EndToEnd {
     }
 
     /// A Deployment of one nginx container, labelled as given, in YAML for kubectl.
+    /// A pool with two nodes more than its zone needs, where a removed node could take pods the
+    /// load needs now: the zone is surged first, the pool gives its nodes back one at a time once
+    /// the surge is Ready, and the surge goes with them.
+    @Test func aPoolGivesNodesBackOneAtATimeBehindASurge() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zs")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
+            "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
+        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
+        bed.onTearDown {
+            simulator.stop()
+            _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
+        }
+        // A flat load of about 500 at 50 a replica: 10 or 11 replicas serve it, and the plan asks
+        // for 2 more; pods of 2 CPU, four to a node of 8, so four nodes hold the plan.
+        let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 11)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": trace]))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: simulator.foresight.dev/v1alpha1
+        kind: NodePool
+        metadata: {name: \(run), namespace: \(ns)}
+        spec: {replicas: 6, labels: {pool: \(run)}}
+        ---
+
+        """ + deploymentYAML("web", ns: ns, labels: "{tier: web}", podSpec: """
+        {nodeSelector: {pool: \(run)}, terminationGracePeriodSeconds: 1, containers: [{name: c, image: nginx, resources: {requests: {cpu: "2", memory: 64Mi}}}]}
+        """))
+        _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
+            try await Cluster.admin().list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.filter(\.isReady).count == 6 ? true : nil
+        }
+        try bed.startController()
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(run)}
+        spec:
+          mode: Enforce
+          nodePools:
+          - name: general
+            nodeSelector: {matchLabels: {pool: \(run)}}
+            scaleTargetRef: {apiVersion: simulator.foresight.dev/v1alpha1, kind: NodePool, namespace: \(ns), name: \(run)}
+            minNodes: 1
+            maxNodes: 8
+          forecast:
+            source: {configMap: {namespace: \(ns), name: load-history}}
+            history: 14d
+            horizon: 2h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+          - name: web
+            priority: 100
+            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: web}}}
+            load: {perReplica: 50}
+            buffer: 2
+            minReplicas: 1
+            maxReplicas: 40
+        """)
+        // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
+        let client = try Cluster.admin()
+        var seen: [(pool: Int, replicas: Int, ready: Int)] = []
+        var messages: Set<String> = []
+        _ = try await Cluster.eventually(timeout: 240) { () async throws -> Bool? in
+            let pool = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
+            let d = try await client.get(Deployment.self, namespace: ns, name: "web")
+            seen.append((pool, d.spec?.replicas ?? 0, d.status?.readyReplicas ?? 0))
+            let m = try jsonpath("zoneplan", run, ".status.nodePools[0].message")
+            if !m.isEmpty { messages.insert(m) }
+            return pool == 4 && m.isEmpty ? true : nil
+        }
+        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")))
+        print("pool, replicas, ready over time: \(seen.map { "\($0.pool)/\($0.replicas)/\($0.ready)" }.joined(separator: " "))")
+        print("pool messages: \(messages.sorted())")
+        // One node at a time, as the plan's Events say (polling could miss a step).
+        let described = try await Cluster.eventually(timeout: 30) { () throws -> String? in
+            let out = try Cluster.kubectl(["describe", "zoneplan", run]).out
+            return out.contains("node pool general 5 → 4 nodes") ? out : nil
+        }
+        #expect(described.contains("node pool general 6 → 5 nodes") && !described.contains("6 → 4"), "\(described)")
+        // Before the pool first went down, the Deployment ran more than the plan needs, and the plan
+        // said it waited for that surge to be Ready (the moment it was, polling cannot catch).
+        let firstDrop = try #require(seen.firstIndex { $0.pool < 6 })
+        #expect(seen[..<firstDrop].contains { $0.replicas > required }, "a surge before the first node went")
+        #expect(messages.contains { $0.contains("until the surge that covers a node's pods is Ready (web +") }, "\(messages)")
+        // The surge went with the nodes.
+        let last = try await Cluster.eventually(timeout: 60) { () async throws -> Int? in
+            let r = try await client.get(Deployment.self, namespace: ns, name: "web").spec?.replicas ?? 0
+            return r == required ? r : nil
+        }
+        #expect(last == required)
+    }
+
     func deploymentYAML(_ name: String, ns: String, labels: String, replicas: Int = 1, podSpec: String = "{containers: [{name: c, image: nginx}]}") -> String {
         """
         apiVersion: apps/v1
