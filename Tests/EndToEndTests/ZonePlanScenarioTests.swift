@@ -46,6 +46,31 @@ final class ZonePlanTestBed {
         ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(run)")
     }
 
+    /// Starts a node simulator serving the run's NodePool scale targets (nodes Ready a second
+    /// after they are asked for), stopped and its nodes deleted at tear-down.
+    func startPoolSimulator() throws {
+        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
+            "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
+        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
+        onTearDown { [run] in
+            simulator.stop()
+            _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
+        }
+    }
+
+    /// A ZonePlan's `nodePools` entry for the run's NodePool (nodes labelled `pool: <run>`), indented
+    /// under `spec:`.
+    func nodePoolSpec(maxNodes: Int) -> String {
+        """
+          nodePools:
+          - name: general
+            nodeSelector: {matchLabels: {pool: \(run)}}
+            scaleTargetRef: {apiVersion: simulator.foresight.dev/v1alpha1, kind: NodePool, namespace: \(ns), name: \(run)}
+            minNodes: 1
+            maxNodes: \(maxNodes)
+        """
+    }
+
     /// Runs `body` at tear-down, before the namespace goes.
     func onTearDown(_ body: @escaping () -> Void) { cleanups.append(body) }
 
@@ -73,13 +98,7 @@ extension EndToEnd {
         let bed = try ZonePlanTestBed(prefix: "zp")
         defer { bed.tearDown() }
         let run = bed.run, ns = bed.ns
-        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
-            "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
-        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
-        bed.onTearDown {
-            simulator.stop()
-            _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
-        }
+        try bed.startPoolSimulator()
         try bed.startController()
         let now = Date()
         let csv = [
@@ -121,12 +140,7 @@ extension EndToEnd {
         metadata: {name: \(run)}
         spec:
           mode: Enforce
-          nodePools:
-          - name: general
-            nodeSelector: {matchLabels: {pool: \(run)}}
-            scaleTargetRef: {apiVersion: simulator.foresight.dev/v1alpha1, kind: NodePool, namespace: \(ns), name: \(run)}
-            minNodes: 1
-            maxNodes: 8
+        \(bed.nodePoolSpec(maxNodes: 8))
             provisioningLeadTime: 5m
           forecast:
             source: {configMap: {namespace: \(ns), name: load-history}}
@@ -240,13 +254,7 @@ extension EndToEnd {
         let bed = try ZonePlanTestBed(prefix: "zs")
         defer { bed.tearDown() }
         let run = bed.run, ns = bed.ns
-        let simulator = try BackgroundProcess(Cluster.binary("foresight-node-simulator"), [
-            "--nodes", "\(run)-static-:0", "--pool-namespace", ns, "--provisioning-seconds", "1",
-        ], kubeconfig: Cluster.adminKubeconfig, name: "simulator-\(run)")
-        bed.onTearDown {
-            simulator.stop()
-            _ = try? Cluster.kubectl(["delete", "nodes", "-l", "simulator.foresight.dev/node-pool=\(run)", "--wait=false"], allowFailure: true)
-        }
+        try bed.startPoolSimulator()
         // A flat load of about 500 at 50 a replica: 10 or 11 replicas serve it, and the plan asks
         // for 2 more; pods of 2 CPU, four to a node of 8, so four nodes hold the plan.
         let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 11)
@@ -271,12 +279,7 @@ extension EndToEnd {
         metadata: {name: \(run)}
         spec:
           mode: Enforce
-          nodePools:
-          - name: general
-            nodeSelector: {matchLabels: {pool: \(run)}}
-            scaleTargetRef: {apiVersion: simulator.foresight.dev/v1alpha1, kind: NodePool, namespace: \(ns), name: \(run)}
-            minNodes: 1
-            maxNodes: 8
+        \(bed.nodePoolSpec(maxNodes: 8))
           forecast:
             source: {configMap: {namespace: \(ns), name: load-history}}
             history: 14d
