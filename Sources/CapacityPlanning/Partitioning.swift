@@ -146,7 +146,8 @@ public struct ShrinkExposure: Sendable, Equatable {
     public var name: String
     /// Replicas the zone runs under the plan.
     public var replicas: Int
-    /// Replicas besides those that must keep running (an UpdateWindow's surge).
+    /// Replicas an UpdateWindow's surge runs on top of `replicas`; while any zone has some (a node
+    /// is being drained), the pool gives no node back.
     public var extra: Int
     /// Replicas that serve the zone's observed load now.
     public var serving: Int
@@ -206,11 +207,11 @@ public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resour
         let s = max(0, z.serving + holds[i] - z.replicas)
         if s > 0 { surge[z.name] = s }
     }
-    let items = zones.map { ($0.perReplica, $0.replicas + $0.extra + (surge[$0.name] ?? 0)) }
+    let items = zones.map { ($0.perReplica, $0.replicas + (surge[$0.name] ?? 0)) }
     guard fits(items, perNode: perNode, nodes: current) else {
         return ShrinkStep(nodes: current, surge: [:], waitingFor: [], surgeDoesNotFit: true)
     }
-    let waiting = zones.filter { surge[$0.name] != nil && $0.ready < $0.replicas + $0.extra + surge[$0.name]! }.map(\.name)
+    let waiting = zones.filter { z in surge[z.name].map { z.ready < z.replicas + $0 } ?? false }.map(\.name)
     return ShrinkStep(nodes: waiting.isEmpty ? current - 1 : current, surge: surge, waitingFor: waiting, surgeDoesNotFit: false)
 }
 
