@@ -8,34 +8,13 @@ import TestSupport
 /// either refused when decoded or validated into problems that name their fields; the status
 /// written for them always explains itself. Never a crash.
 @Suite struct SpecFuzzTests {
-    static func mutations(of text: String, seed: UInt64, count: Int) -> [String] {
-        var random = SplitMix(seed: seed)
-        let values = ["-1", "0", "1e9", "\"\"", "null", "[]", "{}", "x", "25h", "-5m", "2026-02-30", "999999999999999999999", "1.5", "\"0 0 * * *\"", "\"* * *\""]
-        return (0..<count).map { _ in
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            for _ in 0..<(1 + random.next(3)) {
-                let i = random.next(lines.count)
-                switch random.next(4) {
-                case 0: lines.remove(at: i)
-                case 1: lines.insert(lines[i], at: i)
-                case 2: lines[i] = String(lines[i].prefix(random.next(lines[i].count + 1)))
-                default:
-                    // Replace a value: everything after the first ": " on the line.
-                    if let colon = lines[i].range(of: ": ") { lines[i] = String(lines[i][..<colon.upperBound]) + values[random.next(values.count)] }
-                }
-                if lines.isEmpty { lines = [""] }
-            }
-            return lines.joined(separator: "\n")
-        }
-    }
-
     /// Mutations of a shipped example that decode: how many, and how many the controller refused.
     /// Each refused one must have problems that name spec fields and a Ready condition that
     /// explains them.
     static func check<K: ValidatedResource>(example: String, as kind: K.Type, seed: UInt64) throws -> (decoded: Int, invalid: Int) {
         let text = try String(contentsOfFile: "\(SpecValidationTests.root)/examples/\(example)", encoding: .utf8)
         var decoded = 0, invalid = 0
-        for yaml in mutations(of: text, seed: seed, count: 300) {
+        for yaml in TextMutations.of(text, seed: seed, count: 300) {
             guard let object = try? decode(yaml, as: K.self) else { continue }
             decoded += 1
             let problems = object.specProblems()

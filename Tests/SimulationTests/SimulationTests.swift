@@ -222,3 +222,73 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(foresight.nodeHours < reactive.nodeHours, "\(foresight.nodeHours) against \(reactive.nodeHours)")
     }
 }
+
+/// Mutated scenarios (lines dropped, repeated, cut or given odd values) are refused with an error
+/// that says where (the source and the line) and what, or they replay under every policy with
+/// figures that are numbers. Never a crash, never a hang.
+@Suite(.offThePool) struct ScenarioFuzzTests {
+    /// Every section and most keys, over a trace with a daily shape (peaks at noon).
+    let text = """
+    name: fuzzed
+    nodePool: {initialNodes: 2, minNodes: 1, maxNodes: 6, cpuPerNode: "2", provisioningDelay: 5m}
+    zones:
+    - name: web
+      priority: 100
+      trace: t
+      scale: 1
+      perReplica: 10
+      cpuPerReplica: 500m
+      podStartDelay: 1m
+      minReplicas: 1
+      maxReplicas: 40
+      targetUtilization: 0.8
+      buffer: 10%
+      quantile: 0.9
+    updateWindow:
+      start: "2026-01-07 10:00:00"
+      duration: 2h
+      maxUnavailable: 1
+      updateTime: 10m
+      failureShare: 0.1
+    start: "2026-01-07 00:00:00"
+    days: 1
+    history: 2d
+    seasons: [1d]
+    refitEvery: 6h
+    horizon: 1h
+    seed: 3
+    """
+    let trace = minutes(days: 4) { m in 40 + 30 * sin(Double(m % 1440) / 1440 * 2 * .pi - .pi / 2) }
+
+    @Test func mutatedScenariosAreRefusedWithTheirLineOrReplayed() throws {
+        // The text as written replays: the mutations below start from a valid scenario.
+        _ = try scenario(text, trace: trace)
+        let values = TextMutations.oddValues + ["500m", "0s", "100%", "1000000", "-0.5", "2026-01-07 00:00:00", "t"]
+        var refused = 0, replayed = 0
+        for (i, yaml) in TextMutations.of(text, seed: 7, count: 400, values: values).enumerated() {
+            let s: Scenario
+            do {
+                s = try scenario(yaml, trace: trace)
+            } catch let e as ScenarioError {
+                refused += 1
+                // "test, line L column C: what", or the parser's own message with the source.
+                #expect(e.problem.hasPrefix("test") && e.problem.count > 12, "mutation \(i): \(e.problem)\n\(yaml)")
+                continue
+            } catch {
+                Issue.record("mutation \(i): not a ScenarioError: \(error)\n\(yaml)")
+                continue
+            }
+            // Replaying is the costly part (a fit per policy run in a debug build): five of those that parse, under every policy.
+            guard replayed < 5, i % 5 == 0 else { continue }
+            replayed += 1
+            let replay = Replay(scenario: s)
+            for policy in Policy.allCases {
+                let f = replay.run(policy).figures
+                #expect(f.unservedShare >= 0 && f.unservedShare <= 1 && f.nodeHours.isFinite && f.nodeHours >= 0 && f.replicaHours.isFinite,
+                        "mutation \(i), \(policy): \(f)\n\(yaml)")
+            }
+        }
+        print("refused \(refused) of 400, replayed \(replayed)")
+        #expect(refused > 100 && replayed == 5, "refused \(refused), replayed \(replayed)")
+    }
+}
