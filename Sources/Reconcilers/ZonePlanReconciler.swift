@@ -27,15 +27,39 @@ public struct ZonePlanCaches: Sendable {
     public var namespaces: Store<Namespace>
     public var nodes: Store<Node>
     public var daemonSets: Store<DaemonSet>
+    /// Pods (indexed by owner) and ReplicaSets: which of a Deployment's Ready pods still serve.
+    public var pods: Store<CachedPod>
+    public var replicaSets: Store<ReplicaSet>
 
     public init(plans: Store<ZonePlan>, deployments: Store<Deployment>, autoscalers: Store<HorizontalPodAutoscaler>, namespaces: Store<Namespace>,
-                nodes: Store<Node>, daemonSets: Store<DaemonSet>) {
+                nodes: Store<Node>, daemonSets: Store<DaemonSet>, pods: Store<CachedPod>, replicaSets: Store<ReplicaSet>) {
         self.plans = plans
         self.deployments = deployments
         self.autoscalers = autoscalers
         self.namespaces = namespaces
         self.nodes = nodes
         self.daemonSets = daemonSets
+        self.pods = pods
+        self.replicaSets = replicaSets
+    }
+
+    /// How many of `d`'s replicas serve now: its Ready pods that are not terminating and are bound
+    /// to a node that exists and is Ready, and never more than the Deployment's own
+    /// `status.readyReplicas`. A pod on a node that has been removed keeps its Ready condition
+    /// until the pod garbage collector deletes it, and one on a node that stopped answering until
+    /// the node controller marks it, but neither serves: a pool that counted them would give back
+    /// its next node before their replacements run.
+    func servingReplicas(of d: Deployment, readyNodes: Set<String>) -> Int {
+        let ready = d.status?.readyReplicas ?? 0
+        guard ready > 0, let uid = d.metadata.uid else { return 0 }
+        let namespace = d.metadata.namespace ?? ""
+        var serving = 0
+        for rs in replicaSets.byIndex(Indexers.namespace, namespace) where rs.metadata.controllerReference?.uid == uid {
+            pods.forEach(inIndex: PodIndex.owner, PodIndex.ownerValue(kind: "ReplicaSet", namespace: namespace, name: rs.name)) { p in
+                if p.isReady, p.deletionTime == nil, let node = p.nodeName, readyNodes.contains(node) { serving += 1 }
+            }
+        }
+        return min(ready, serving)
     }
 }
 
@@ -342,6 +366,7 @@ public struct ZonePlanReconciler: Sendable {
         }
         let deployments = caches.deployments.list().filter { $0.metadata.deletionTimestamp == nil }
         let namespaces = caches.namespaces.list()
+        let readyNodes = Set(caches.nodes.list().filter(\.isReady).map(\.name))
         var out: [String: [ZoneWorkload]] = [:]
         for zone in spec.zones ?? [] {
             let selector = zone.workloads?.selector ?? LabelSelector()
@@ -354,7 +379,7 @@ public struct ZonePlanReconciler: Sendable {
                 let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
                 return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: max(0, (d.spec?.replicas ?? 1) - surge), surge: surge,
                                     perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
-                                    readyReplicas: d.status?.readyReplicas ?? 0,
+                                    readyReplicas: caches.servingReplicas(of: d, readyNodes: readyNodes),
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName,
                                     hpa: hpa.map { h in
                                         ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,

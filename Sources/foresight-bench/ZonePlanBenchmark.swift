@@ -67,7 +67,8 @@ struct ZonePlanBenchmark: AsyncParsableCommand {
         defer { Task { _ = try? await client.deleteIfExists(ZonePlan.resource, name: name) } }
 
         // The caches, filled as informers would fill them.
-        let caches = ZonePlanCaches(plans: Store(), deployments: Store(), autoscalers: Store(), namespaces: Store(), nodes: Store(), daemonSets: Store())
+        let caches = ZonePlanCaches(plans: Store(), deployments: Store(), autoscalers: Store(), namespaces: Store(), nodes: Store(), daemonSets: Store(),
+                                    pods: Store(indexers: CachedPod.indexers), replicaSets: Store(indexers: Indexers.standard()))
         caches.plans.apply(.restarted([plan]))
         caches.namespaces.apply(.restarted([try decode(Namespace.self, ["metadata": ["name": .string(ns), "labels": ["team": "bench"]]])]))
         caches.nodes.apply(.restarted(try (0..<nodes).map { i in

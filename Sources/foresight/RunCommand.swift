@@ -69,9 +69,11 @@ struct RunCommand: AsyncParsableCommand {
         let namespaces = informers.informer(Namespace.self)
         let nodes = informers.informer(Node.self)
         let daemonSets = informers.informer(DaemonSet.self)
+        let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
+        let replicaSets = informers.informer(ReplicaSet.self)
         let zoneReconciler = ZonePlanReconciler(client: client, caches: ZonePlanCaches(
             plans: zonePlans.store, deployments: deployments.store, autoscalers: autoscalers.store, namespaces: namespaces.store,
-            nodes: nodes.store, daemonSets: daemonSets.store), events: events)
+            nodes: nodes.store, daemonSets: daemonSets.store, pods: pods.store, replicaSets: replicaSets.store), events: events)
         let zonePlanController = await Controller(name: "zoneplan", informer: zonePlans,
                                                   filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
             try await zoneReconciler.reconcile($0)
@@ -86,8 +88,6 @@ struct RunCommand: AsyncParsableCommand {
         await zonePlanController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable), String($0.isReady)] },
                                          mapping: everyPlan)
         await zonePlanController.watches(daemonSets, filter: .onChange { String(describing: $0.spec) }, mapping: everyPlan)
-        let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
-        let replicaSets = informers.informer(ReplicaSet.self)
         let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
         var windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
             windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,

@@ -1,4 +1,5 @@
 import CapacityPlanning
+import ControllerRuntime
 import Forecasting
 import ForesightAPI
 import Foundation
@@ -253,5 +254,45 @@ import Testing
         let third = await reconcile(through: n + 72, version: "3")
         #expect(third.refitted)
         #expect(third.forecast?.updater?.observationsSinceFit == 0)
+    }
+}
+
+/// Which of a Deployment's Ready pods the shrink rule counts as serving.
+@Suite struct ServingReplicasTests {
+    func object<T: Decodable>(_ type: T.Type, _ json: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(json.utf8)) }
+
+    /// Four Ready pods of `web` (status says 4): one on a Ready node, one terminating there, one on
+    /// a node that is not Ready, one on a node that is gone; and a Ready pod of another
+    /// Deployment's ReplicaSet of the same name elsewhere. One serves.
+    @Test func onlyReadyPodsOnReadyNodesThatExistServe() throws {
+        let caches = ZonePlanCaches(plans: Store(), deployments: Store(), autoscalers: Store(), namespaces: Store(), nodes: Store(), daemonSets: Store(),
+                                    pods: Store(indexers: CachedPod.indexers), replicaSets: Store(indexers: Indexers.standard()))
+        let ready = #"{"conditions":[{"type":"Ready","status":"True"}]}"#
+        caches.nodes.apply(.restarted([
+            try object(Node.self, #"{"metadata":{"name":"n1"},"status":\#(ready)}"#),
+            try object(Node.self, #"{"metadata":{"name":"n2"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}}"#),
+        ]))
+        caches.replicaSets.apply(.restarted([
+            try object(ReplicaSet.self, #"{"metadata":{"name":"web-1","namespace":"shop","uid":"rs1","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d1","controller":true}]}}"#),
+            try object(ReplicaSet.self, #"{"metadata":{"name":"web-1","namespace":"other","uid":"rs2","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d2","controller":true}]}}"#),
+        ]))
+        func pod(_ name: String, ns: String = "shop", node: String, deleting: Bool = false) throws -> CachedPod {
+            try object(CachedPod.self, """
+            {"metadata":{"name":"\(name)","namespace":"\(ns)",\(deleting ? #""deletionTimestamp":"2026-01-01T00:00:00Z","# : "")
+             "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-1","uid":"\(ns == "shop" ? "rs1" : "rs2")","controller":true}]},
+             "spec":{"nodeName":"\(node)"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}
+            """)
+        }
+        caches.pods.apply(.restarted([try pod("a", node: "n1"), try pod("b", node: "n1", deleting: true), try pod("c", node: "n2"),
+                                      try pod("d", node: "gone"), try pod("e", ns: "other", node: "n1")]))
+        let web = try object(Deployment.self, #"{"metadata":{"name":"web","namespace":"shop","uid":"d1"},"status":{"readyReplicas":4}}"#)
+        let readyNodes: Set<String> = ["n1"]
+        #expect(caches.servingReplicas(of: web, readyNodes: readyNodes) == 1)
+        // Never more than the Deployment's own count, which may lag the pods' in the other direction.
+        let lagging = try object(Deployment.self, #"{"metadata":{"name":"web","namespace":"shop","uid":"d1"},"status":{"readyReplicas":0}}"#)
+        #expect(caches.servingReplicas(of: lagging, readyNodes: readyNodes) == 0)
+        // All four serve once every node is Ready and present and nothing terminates.
+        caches.pods.apply(.restarted([try pod("a", node: "n1"), try pod("b", node: "n1"), try pod("c", node: "n1"), try pod("d", node: "n1")]))
+        #expect(caches.servingReplicas(of: web, readyNodes: readyNodes) == 4)
     }
 }

@@ -39,11 +39,16 @@ final class ZonePlanTestBed {
         try Cluster.kubectl(["label", "namespace", ns, "team=\(run)"])
     }
 
-    func startController() throws {
-        controller = try BackgroundProcess(Cluster.binary("foresight"), [
+    /// Starts a controller (the run's name as its identity unless told); tear-down stops the last one started.
+    @discardableResult
+    func startController(identity: String? = nil) throws -> BackgroundProcess {
+        let identity = identity ?? run
+        let c = try BackgroundProcess(Cluster.binary("foresight"), [
             "run", "--kubeconfig", Cluster.controllerKubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
-            "--identity", run, "--metrics-address", "127.0.0.1:0",
-        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(run)")
+            "--identity", identity, "--metrics-address", "127.0.0.1:0",
+        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(identity)")
+        controller = c
+        return c
     }
 
     /// Starts a node simulator serving the run's NodePool scale targets (nodes Ready a second
@@ -246,17 +251,13 @@ extension EndToEnd {
         #expect(try Cluster.kubectl(["get", "zoneplan", run]).out.contains(run))
     }
 
-    /// A Deployment of one nginx container, labelled as given, in YAML for kubectl.
-    /// A pool with two nodes more than its zone needs, where a removed node could take pods the
-    /// load needs now: the zone is surged first, the pool gives its nodes back one at a time once
-    /// the surge is Ready, and the surge goes with them.
-    @Test func aPoolGivesNodesBackOneAtATimeBehindASurge() async throws {
-        let bed = try ZonePlanTestBed(prefix: "zs")
-        defer { bed.tearDown() }
+    /// The shrink scenario: a pool of 6 simulated nodes where 4 hold what the plan needs, one
+    /// Deployment `web` of 2-CPU pods (four to a node of 8) under a flat load of about 500 at 50 a
+    /// replica, so 10 or 11 replicas serve it and the plan asks for 2 more. Returns once the six
+    /// nodes are Ready; the ZonePlan is `shrinkPlanYAML`.
+    func startShrinkScenario(_ bed: ZonePlanTestBed) async throws {
         let run = bed.run, ns = bed.ns
         try bed.startPoolSimulator()
-        // A flat load of about 500 at 50 a replica: 10 or 11 replicas serve it, and the plan asks
-        // for 2 more; pods of 2 CPU, four to a node of 8, so four nodes hold the plan.
         let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 11)
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": trace]))
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
@@ -272,16 +273,18 @@ extension EndToEnd {
         _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
             try await Cluster.admin().list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.filter(\.isReady).count == 6 ? true : nil
         }
-        try bed.startController()
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+    }
+
+    func shrinkPlanYAML(_ bed: ZonePlanTestBed) -> String {
+        """
         apiVersion: foresight.dev/v1alpha1
         kind: ZonePlan
-        metadata: {name: \(run)}
+        metadata: {name: \(bed.run)}
         spec:
           mode: Enforce
         \(bed.nodePoolSpec(maxNodes: 8))
           forecast:
-            source: {configMap: {namespace: \(ns), name: load-history}}
+            source: {configMap: {namespace: \(bed.ns), name: load-history}}
             history: 14d
             horizon: 2h
             step: 5m
@@ -289,20 +292,54 @@ extension EndToEnd {
           zones:
           - name: web
             priority: 100
-            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: web}}}
+            workloads: {namespaceSelector: {matchLabels: {team: \(bed.run)}}, selector: {matchLabels: {tier: web}}}
             load: {perReplica: 50}
             buffer: 2
             minReplicas: 1
             maxReplicas: 40
-        """)
-        // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
+        """
+    }
+
+    /// The plan's Events once the pool is down to 4: each step one node, never 6 → 4 at once.
+    func expectOneNodeAtATime(_ run: String) async throws {
+        let described = try await Cluster.eventually(timeout: 30) { () throws -> String? in
+            let out = try Cluster.kubectl(["describe", "zoneplan", run]).out
+            return out.contains("node pool general 5 → 4 nodes") ? out : nil
+        }
+        #expect(described.contains("node pool general 6 → 5 nodes") && !described.contains("6 → 4"), "\(described)")
+    }
+
+    /// Waits until the Deployment runs what the plan requires again (the surge given back).
+    func expectSurgeGivenBack(_ bed: ZonePlanTestBed, required: Int) async throws {
         let client = try Cluster.admin()
-        var seen: [(pool: Int, replicas: Int, ready: Int)] = []
+        let last = try await Cluster.eventually(timeout: 60) { () async throws -> Int? in
+            let r = try await client.get(Deployment.self, namespace: bed.ns, name: "web").spec?.replicas ?? 0
+            return r == required ? r : nil
+        }
+        #expect(last == required)
+    }
+
+    /// A pool with two nodes more than its zone needs, where a removed node could take pods the
+    /// load needs now: the zone is surged first, the pool gives its nodes back one at a time once
+    /// the surge is Ready, and the surge goes with them.
+    @Test func aPoolGivesNodesBackOneAtATimeBehindASurge() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zs")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try await startShrinkScenario(bed)
+        try bed.startController()
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed))
+        // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
+        // Each sample also holds the pool's nodes and the nodes web's pods are bound to.
+        let client = try Cluster.admin()
+        var seen: [(pool: Int, replicas: Int, ready: Int, nodes: Set<String>, podNodes: [String])] = []
         var messages: Set<String> = []
-        _ = try await Cluster.eventually(timeout: 240) { () async throws -> Bool? in
+        _ = try await Cluster.eventually(timeout: 300) { () async throws -> Bool? in
             let pool = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
             let d = try await client.get(Deployment.self, namespace: ns, name: "web")
-            seen.append((pool, d.spec?.replicas ?? 0, d.status?.readyReplicas ?? 0))
+            let nodes = try await client.list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.map(\.name)
+            let podNodes = try await client.list(Pod.self, namespace: ns).items.compactMap { $0.spec?.nodeName }
+            seen.append((pool, d.spec?.replicas ?? 0, d.status?.readyReplicas ?? 0, Set(nodes), podNodes))
             let m = try jsonpath("zoneplan", run, ".status.nodePools[0].message")
             if !m.isEmpty { messages.insert(m) }
             return pool == 4 && m.isEmpty ? true : nil
@@ -311,24 +348,76 @@ extension EndToEnd {
         print("pool, replicas, ready over time: \(seen.map { "\($0.pool)/\($0.replicas)/\($0.ready)" }.joined(separator: " "))")
         print("pool messages: \(messages.sorted())")
         // One node at a time, as the plan's Events say (polling could miss a step).
-        let described = try await Cluster.eventually(timeout: 30) { () throws -> String? in
-            let out = try Cluster.kubectl(["describe", "zoneplan", run]).out
-            return out.contains("node pool general 5 → 4 nodes") ? out : nil
-        }
-        #expect(described.contains("node pool general 6 → 5 nodes") && !described.contains("6 → 4"), "\(described)")
+        try await expectOneNodeAtATime(run)
         // Before the pool first went down, the Deployment ran more than the plan needs, and the plan
         // said it waited for that surge to be Ready (the moment it was, polling cannot catch).
         let firstDrop = try #require(seen.firstIndex { $0.pool < 6 })
         #expect(seen[..<firstDrop].contains { $0.replicas > required }, "a surge before the first node went")
         #expect(messages.contains { $0.contains("until the surge that covers a node's pods is Ready (web +") }, "\(messages)")
+        // The second node went only once the first one's pods had gone: the simulator removes a
+        // node without its pods, which keep their Ready condition until the pod garbage collector
+        // deletes them (tens of seconds), and they count in the Deployment's readyReplicas, but
+        // they serve nothing.
+        let initial = seen[0].nodes
+        let firstRemoved = try #require(seen.lazy.compactMap { initial.subtracting($0.nodes).first }.first)
+        let secondStep = try #require(seen.first { $0.pool == 4 })
+        #expect(!secondStep.podNodes.contains(firstRemoved), "the pool went to 4 while web still had pods on \(firstRemoved), removed before")
         // The surge went with the nodes.
-        let last = try await Cluster.eventually(timeout: 60) { () async throws -> Int? in
-            let r = try await client.get(Deployment.self, namespace: ns, name: "web").spec?.replicas ?? 0
-            return r == required ? r : nil
-        }
-        #expect(last == required)
+        try await expectSurgeGivenBack(bed, required: required)
     }
 
+    /// The shrink keeps no state in the controller: one killed (SIGKILL) while its surge is asked
+    /// for, and another killed once the first node has gone, leave the pool, the surge and the
+    /// plan to the next, which finishes the same steps: one node at a time, the surge given back.
+    @Test func aControllerKilledMidShrinkLeavesTheNextToFinishIt() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zk")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        try await startShrinkScenario(bed)
+        var controller = try bed.startController(identity: "\(run)-1")
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed))
+        let client = try Cluster.admin()
+        // The status first: a reconcile writes it after it has scaled, so what is read after it
+        // is at least as new.
+        func state() async throws -> (pool: Int, replicas: Int, message: String) {
+            let message = try jsonpath("zoneplan", run, ".status.nodePools[0].message")
+            let pool = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
+            let replicas = try await client.get(Deployment.self, namespace: ns, name: "web").spec?.replicas ?? 0
+            return (pool, replicas, message)
+        }
+        // 1. Killed while it waits for its first surge: the pool has not moved.
+        let waiting = try await Cluster.eventually(timeout: 180) { () async throws -> (pool: Int, replicas: Int, message: String)? in
+            let s = try await state()
+            return s.message.contains("until the surge that covers a node's pods is Ready") ? s : nil
+        }
+        controller.kill()
+        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")))
+        #expect(waiting.pool == 6 && waiting.replicas > required, "surge asked, pool whole: \(waiting)")
+        // With no controller, nothing moves: the surge stays, the pool stays.
+        try await Task.sleep(for: .seconds(3))
+        let orphaned = try await state()
+        #expect(orphaned.pool == 6 && orphaned.replicas == waiting.replicas, "\(orphaned)")
+        // 2. The next controller (another identity: it waits out the first's Lease) goes on; it is
+        // killed as soon as the first node has gone.
+        controller = try bed.startController(identity: "\(run)-2")
+        let afterFirst = try await Cluster.eventually(timeout: 180) { () async throws -> (pool: Int, replicas: Int, message: String)? in
+            let s = try await state()
+            return s.pool < 6 ? s : nil
+        }
+        controller.kill()
+        #expect(afterFirst.pool == 5, "one node at a time: \(afterFirst)")
+        // 3. A third finishes: down to 4, one node at a time, and the surge given back.
+        controller = try bed.startController(identity: "\(run)-3")
+        _ = try await Cluster.eventually(timeout: 240) { () async throws -> Bool? in
+            let s = try await state()
+            return s.pool == 4 && s.message.isEmpty ? true : nil
+        }
+        try await expectOneNodeAtATime(run)
+        try await expectSurgeGivenBack(bed, required: required)
+        #expect(Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) == 4)
+    }
+
+    /// A Deployment of one nginx container, labelled as given, in YAML for kubectl.
     func deploymentYAML(_ name: String, ns: String, labels: String, replicas: Int = 1, podSpec: String = "{containers: [{name: c, image: nginx}]}") -> String {
         """
         apiVersion: apps/v1
