@@ -49,17 +49,26 @@ public final class Controller<K: KubernetesResource>: @unchecked Sendable {
         self.logger = l
         syncChecks.append { informer.hasSynced }
         let queue = self.queue
-        await informer.addHandler(filter: filter) { event in await queue.add(event.object.key) }
+        let traced = self.logger
+        await informer.addHandler(filter: filter) { event in
+            traced.trace("\(K.resource.kind) \(event.object.key) changed: queueing it")
+            await queue.add(event.object.key)
+        }
     }
 
     /// Watches a related kind: each change `filter` passes is mapped to the primary keys it concerns
     /// (for an update, the keys of both the old and the new object).
     public func watches<R: KubernetesResource>(_ related: Informer<R>, filter: EventFilter<R> = .all, mapping: @escaping @Sendable (R) -> [ObjectKey]) async {
         lock.withLock { syncChecks.append { related.hasSynced } }
-        let queue = self.queue
+        let queue = self.queue, logger = self.logger
         await related.addHandler(filter: filter) { event in
             var seen = Set<ObjectKey>()
-            for o in event.objects { for k in mapping(o) where seen.insert(k).inserted { await queue.add(k) } }
+            for o in event.objects {
+                for k in mapping(o) where seen.insert(k).inserted {
+                    logger.trace("\(R.resource.kind) \(o.key) changed: queueing \(k)")
+                    await queue.add(k)
+                }
+            }
         }
     }
 
@@ -98,6 +107,7 @@ public final class Controller<K: KubernetesResource>: @unchecked Sendable {
             depth.record(await queue.depth)
             active.record(begin(key))
             let started = DispatchTime.now().uptimeNanoseconds
+            logger.trace("reconciling \(key)")
             do {
                 let action = try await reconcile(key)
                 await queue.forget(key)

@@ -13,20 +13,34 @@ public struct EventFilter<K: Sendable>: Sendable {
     /// Every change.
     public static var all: EventFilter<K> { EventFilter { _ in true } }
 
-    /// Updates only when `projection` differs between the old and new object (additions and
-    /// deletions always): `.onChange { ($0.nodeName, $0.isReady) }` ignores everything else.
-    public static func onChange<V: Equatable>(_ projection: @escaping @Sendable (K) -> V) -> EventFilter<K> {
+    /// Updates only when a projected field differs between the old and new object (additions and
+    /// deletions always): `.onChange { [$0.nodeName, $0.isReady] }` ignores everything else.
+    ///
+    /// Fields are compared by value. Never project a description such as
+    /// `String(describing: labels)`: a Swift dictionary's order differs from one instance to the
+    /// next, so two equal dictionaries often describe differently and every update would pass.
+    public static func onChange(_ fields: @escaping @Sendable (K) -> [any Equatable]) -> EventFilter<K> {
         EventFilter { event in
-            if case .updated(let old, let new) = event { return projection(old) != projection(new) }
-            return true
+            guard case .updated(let old, let new) = event else { return true }
+            let before = fields(old), after = fields(new)
+            return before.count != after.count || !zip(before, after).allSatisfy(sameValue)
         }
     }
+}
+
+/// Whether two projected fields hold the same value (fields of different types never do).
+func sameValue(_ a: any Equatable, _ b: any Equatable) -> Bool {
+    func compare<T: Equatable>(_ a: T) -> Bool {
+        guard let b = b as? T else { return false }
+        return a == b
+    }
+    return compare(a)
 }
 
 extension EventFilter where K: KubernetesResource {
     /// Updates only when `metadata.generation` changed (a spec change; status writes do not count),
     /// as controller-runtime's `GenerationChangedPredicate`.
-    public static var generationChanged: EventFilter<K> { .onChange { $0.metadata.generation } }
+    public static var generationChanged: EventFilter<K> { .onChange { [$0.metadata.generation] } }
 }
 
 /// One list+watch of one kind, its indexed cache, and the handlers that want its changes.

@@ -151,6 +151,9 @@ public struct ZonePlanDecision: Sendable, Equatable {
     public var desiredNodes: Int?
     /// How the pool gives nodes back, when it takes a surge or a wait.
     public var shrink: String?
+    /// The pool is above the partition's node count: its next step waits on pods becoming Ready
+    /// (a surge, or the replacements of a node's pods), so readiness changes should wake the plan.
+    public var shrinking = false
 }
 
 /// Sizes and partitions a ZonePlan from a snapshot of the world. Pure: the same function serves
@@ -246,6 +249,7 @@ public struct ZonePlanPlanner: Sendable {
             }
             let step = shrinkStep(current: pool.currentNodes, target: p.desiredNodes, maxNodes: pool.maxNodes, perNode: perNode, zones: exposures)
             result.desiredNodes = step.nodes
+            result.shrinking = p.desiredNodes < pool.currentNodes
             for i in result.zones.indices { result.zones[i].allocated += step.surge[result.zones[i].name] ?? 0 }
             let surged = step.surge.sorted { $0.key < $1.key }.map { "\($0.key) +\($0.value)" }.joined(separator: ", ")
             if step.surgeDoesNotFit {

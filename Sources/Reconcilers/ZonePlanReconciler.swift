@@ -63,6 +63,23 @@ public struct ZonePlanCaches: Sendable {
     }
 }
 
+/// A set of object keys shared between a reconciler, which keeps it, and the watch mappings that
+/// read it on informer threads (hence a lock, not an actor: mappings are synchronous).
+public final class ObjectKeySet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var keys: Set<ObjectKey> = []
+
+    public init() {}
+
+    public func set(_ key: ObjectKey, _ member: Bool) {
+        lock.withLock { if member { keys.insert(key) } else { keys.remove(key) } }
+    }
+
+    public func remove(_ key: ObjectKey) { set(key, false) }
+
+    public var members: [ObjectKey] { lock.withLock { Array(keys) } }
+}
+
 /// Makes a ZonePlan so: forecasts each zone, sizes and partitions them by priority
 /// (`ZonePlanPlanner`), scales Deployments (or raises their HPA's minReplicas), keeps each zone's
 /// PriorityClass, sizes the node pool through its scale target, and reports all of it in status,
@@ -76,6 +93,12 @@ public struct ZonePlanReconciler: Sendable {
     /// Stabilisation memory per plan, in this process; a copy rides in status (see `decodeMemory`).
     let memories = ZoneMemories()
     public var clock: @Sendable () -> Date = { Date() }
+    /// How often a plan is looked at again without any event: its observed load moves on its own.
+    public var resyncSeconds = 30.0
+    /// Plans whose node pool is giving nodes back (`ZonePlanDecision.shrinking`): pod and
+    /// Deployment readiness changes wake them, so a step waits for no resync. Derived by every
+    /// reconcile, so a restarted controller rebuilds it from its first pass.
+    public let awaitingReadiness = ObjectKeySet()
     let logger: Logger
 
     public init(client: KubernetesClient, caches: ZonePlanCaches, events: EventRecorder, forecasts: ZoneForecasts? = nil,
@@ -87,25 +110,30 @@ public struct ZonePlanReconciler: Sendable {
         self.logger = logger
     }
 
-    /// How often a plan is looked at again without any event: its observed load moves on its own.
-    public static let resyncSeconds = 30.0
-
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileAction {
-        guard let plan = caches.plans.get(key) else { return .awaitChange }
+        guard let plan = caches.plans.get(key) else {
+            awaitingReadiness.remove(key)
+            return .awaitChange
+        }
         let ref = ObjectReference(apiVersion: ZonePlan.resource.apiVersion, kind: "ZonePlan", name: plan.name, uid: plan.metadata.uid)
         if plan.metadata.deletionTimestamp != nil {
+            awaitingReadiness.remove(key)
             try await cleanUp(plan)
             return .awaitChange
         }
         let now = clock()
         if let (invalid, problems) = invalidSpecConditions(for: plan, now: now) {
+            awaitingReadiness.remove(key)
             let message = problems.map(\.description).joined(separator: "; ")
             let changed = try await writeStatus(plan, [("conditions", try JSONValue(encoding: invalid)), ("observedGeneration", plan.metadata.generation.map(JSONValue.int) ?? .null),
                                                        ("zoneCount", .int(plan.spec?.zones?.count ?? 0))])
             if changed { await events.record(ref, .warning, reason: "InvalidSpec", message: message) }
             return .awaitChange
         }
-        guard let spec = plan.spec else { return .awaitChange }
+        guard let spec = plan.spec else {
+            awaitingReadiness.remove(key)
+            return .awaitChange
+        }
         var conditions = plan.statusConditions
         let generation = plan.metadata.generation
         func condition(_ type: String, _ status: Bool?, _ reason: String, _ message: String) {
@@ -184,6 +212,7 @@ public struct ZonePlanReconciler: Sendable {
         let memory = await memories.recall(planID) ?? decodeMemory(plan.status, restartedAt: now)
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
+        awaitingReadiness.set(key, decision.shrinking && enforce)
         await memories.keep(planID, Dictionary(decision.zones.map { ($0.name, $0.memory) }, uniquingKeysWith: { $1 }))
 
         // Act: Enforce writes; DryRun says what it would write.
@@ -333,7 +362,7 @@ public struct ZonePlanReconciler: Sendable {
         }
         record(metrics: decision, snapshots: snapshots, pool: spec.nodePools?.first?.name, current: poolCurrent ?? pool?.currentNodes, fitSeconds: fitSeconds)
         if !actions.isEmpty && enforce { logger.info("ZonePlan \(plan.name): \(actions.joined(separator: "; "))") }
-        return .requeue(after: Self.resyncSeconds)
+        return .requeue(after: resyncSeconds)
     }
 
     /// What an UpdateWindow with `zonePlanRef` orders its nodes by: each zone's forecast load (the

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControllerRuntime
+import Forecasting
 import ForesightAPI
 import Foundation
 import KubernetesClient
@@ -39,12 +40,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Concurrent reconciles per controller.")
     var workers = 2
 
+    @Option(help: "How often each ZonePlan is looked at again without any event (a duration: 30s, 5m).")
+    var zoneplanResync = "30s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
         try CommandLogging.validate(logLevel)
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        guard let seconds = DurationParser.seconds(zoneplanResync), seconds >= 1 else {
+            throw ValidationError("--zoneplan-resync must be a duration of at least 1s (30s, 5m), found \"\(zoneplanResync)\"")
+        }
     }
 
     func run() async throws {
@@ -71,23 +78,30 @@ struct RunCommand: AsyncParsableCommand {
         let daemonSets = informers.informer(DaemonSet.self)
         let pods = informers.informer(CachedPod.self, indexers: CachedPod.indexers)
         let replicaSets = informers.informer(ReplicaSet.self)
-        let zoneReconciler = ZonePlanReconciler(client: client, caches: ZonePlanCaches(
+        var zonePlanReconciler = ZonePlanReconciler(client: client, caches: ZonePlanCaches(
             plans: zonePlans.store, deployments: deployments.store, autoscalers: autoscalers.store, namespaces: namespaces.store,
             nodes: nodes.store, daemonSets: daemonSets.store, pods: pods.store, replicaSets: replicaSets.store), events: events)
+        zonePlanReconciler.resyncSeconds = Double(DurationParser.seconds(zoneplanResync) ?? 30)
+        let zoneReconciler = zonePlanReconciler
         let zonePlanController = await Controller(name: "zoneplan", informer: zonePlans,
-                                                  filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
+                                                  filter: ZonePlanWatches.plans, workers: workers) {
             try await zoneReconciler.reconcile($0)
         }
         // Changes that can move a plan: a Deployment's size, labels or pod requests; an HPA's bounds;
         // namespace labels; a node joining, leaving, or changing capacity; DaemonSet requests. Every
         // plan is looked at (plans are few); status heartbeats of these objects are filtered out.
         let everyPlan: @Sendable (Any) -> [ObjectKey] = { _ in zonePlans.store.keys }
-        await zonePlanController.watches(deployments, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.spec)] }, mapping: everyPlan)
-        await zonePlanController.watches(autoscalers, filter: .onChange { [String(describing: $0.spec), String(describing: $0.metadata.annotations)] }, mapping: everyPlan)
-        await zonePlanController.watches(namespaces, filter: .onChange { $0.metadata.labels }, mapping: everyPlan)
-        await zonePlanController.watches(nodes, filter: .onChange { [String(describing: $0.metadata.labels), String(describing: $0.status?.allocatable), String($0.isReady)] },
-                                         mapping: everyPlan)
-        await zonePlanController.watches(daemonSets, filter: .onChange { String(describing: $0.spec) }, mapping: everyPlan)
+        await zonePlanController.watches(deployments, filter: ZonePlanWatches.deployments, mapping: everyPlan)
+        await zonePlanController.watches(autoscalers, filter: ZonePlanWatches.autoscalers, mapping: everyPlan)
+        await zonePlanController.watches(namespaces, filter: ZonePlanWatches.namespaces, mapping: everyPlan)
+        await zonePlanController.watches(nodes, filter: ZonePlanWatches.nodes, mapping: everyPlan)
+        await zonePlanController.watches(daemonSets, filter: ZonePlanWatches.daemonSets, mapping: everyPlan)
+        // A pool giving nodes back waits on readiness (its surge, then the replacements of the
+        // pods of the node that went): those plans, and only those, also follow pods and
+        // Deployments becoming Ready or going.
+        let awaitingReadiness: @Sendable (Any) -> [ObjectKey] = { _ in zoneReconciler.awaitingReadiness.members }
+        await zonePlanController.watches(pods, filter: ZonePlanWatches.podReadiness, mapping: awaitingReadiness)
+        await zonePlanController.watches(deployments, filter: ZonePlanWatches.deploymentReadiness, mapping: awaitingReadiness)
         let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
         var windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
             windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,
@@ -95,22 +109,17 @@ struct RunCommand: AsyncParsableCommand {
         windowReconciler.zoneOutlooks = { await zoneReconciler.loadOutlooks(planName: $0) }
         let windowRunner = windowReconciler
         let windowController = await Controller(name: "updatewindow", informer: windows,
-                                                filter: .onChange { [$0.metadata.generation.map(String.init), $0.metadata.deletionTimestamp] }, workers: workers) {
+                                                filter: UpdateWindowWatches.windows, workers: workers) {
             try await windowRunner.reconcile($0)
         }
         // A window moves with its nodes (joining, leaving, capacity, the agent's answers, boots,
         // readiness), the pods on them, and the workloads and budgets a drain waits for. Windows
         // are few; every one is looked at. A window with work in flight also polls.
         let everyWindow: @Sendable (Any) -> [ObjectKey] = { _ in windows.store.keys }
-        await windowController.watches(nodes, filter: .onChange { n in
-            [String(describing: n.metadata.labels), String(describing: n.status?.allocatable), String(n.isReady), n.status?.nodeInfo?.bootID,
-             n.metadata.annotations?[UpdateHandshake.state], n.metadata.annotations?[NodeUpdateRecord.annotation], String(n.isUnschedulable)]
-        }, mapping: everyWindow)
-        await windowController.watches(pods, filter: .onChange { [$0.nodeName, String($0.cpuMillis), String(describing: $0.phase), $0.deletionTime.map(String.init)] },
-                                       mapping: everyWindow)
-        await windowController.watches(deployments, filter: .onChange { [String(describing: $0.status?.availableReplicas), String(describing: $0.spec?.replicas)] },
-                                       mapping: everyWindow)
-        await windowController.watches(budgets, filter: .onChange { [String(describing: $0.status?.disruptionsAllowed)] }, mapping: everyWindow)
+        await windowController.watches(nodes, filter: UpdateWindowWatches.nodes, mapping: everyWindow)
+        await windowController.watches(pods, filter: UpdateWindowWatches.pods, mapping: everyWindow)
+        await windowController.watches(deployments, filter: UpdateWindowWatches.deployments, mapping: everyWindow)
+        await windowController.watches(budgets, filter: UpdateWindowWatches.budgets, mapping: everyWindow)
 
         let elector: LeaderElector? = leaderElect ? LeaderElector(
             client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,

@@ -91,7 +91,7 @@ import Testing
     @Test func aNodeIsGivenBackBehindASurgeWhenItsPodsAreNeeded() {
         let p = planner([zone("web", priority: 1)])
         let pool = PoolSnapshot(name: "g", currentNodes: 7, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 24)
-        func plan(observed: Double, ready: Int) -> ZonePlanDecision {
+        func plan(observed: Double, ready: Int, pool: PoolSnapshot = pool) -> ZonePlanDecision {
             var w = workload("w", replicas: 24)
             w.readyReplicas = ready
             let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 1200), observedLoad: observed, forecastProblem: nil, workloads: [w], blockers: [])
@@ -108,6 +108,13 @@ import Testing
         #expect(going.shrink == "giving back a node, its pods covered by a surge (web +2) given back with it")
         let quiet = plan(observed: 1000, ready: 24)
         #expect(quiet.desiredNodes == 6 && quiet.zones[0].allocated == 24 && quiet.shrink == nil, "20 replicas serve 1,000")
+        // While the pool is above the partition, each step waits on readiness: the plan wants
+        // readiness changes; once it is there, it does not.
+        #expect(starting.shrinking && going.shrinking && quiet.shrinking)
+        var settledPool = pool
+        settledPool.currentNodes = 6
+        let settled = plan(observed: 1100, ready: 24, pool: settledPool)
+        #expect(settled.desiredNodes == 6 && settled.shrink == nil && !settled.shrinking)
     }
 
     @Test func theOutlookIsThePeakOfTheQuantileInTheLeadWindow() {

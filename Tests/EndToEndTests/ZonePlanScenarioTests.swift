@@ -41,12 +41,12 @@ final class ZonePlanTestBed {
 
     /// Starts a controller (the run's name as its identity unless told); tear-down stops the last one started.
     @discardableResult
-    func startController(identity: String? = nil) throws -> BackgroundProcess {
+    func startController(identity: String? = nil, extraArguments: [String] = []) throws -> BackgroundProcess {
         let identity = identity ?? run
         let c = try BackgroundProcess(Cluster.binary("foresight"), [
             "run", "--kubeconfig", Cluster.controllerKubeconfig, "--leader-elect", "--lease-namespace", "foresight-system",
             "--identity", identity, "--metrics-address", "127.0.0.1:0",
-        ], kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(identity)")
+        ] + extraArguments, kubeconfig: Cluster.controllerKubeconfig, name: "controller-\(identity)")
         controller = c
         return c
     }
@@ -327,7 +327,9 @@ extension EndToEnd {
         defer { bed.tearDown() }
         let run = bed.run, ns = bed.ns
         try await startShrinkScenario(bed)
-        try bed.startController()
+        // No resync within the test: every step must come from the events it waits on (its surge
+        // Ready, a node gone, the replacements of its pods Ready).
+        try bed.startController(extraArguments: ["--zoneplan-resync", "30m"])
         try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed))
         // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
         // Each sample also holds the pool's nodes and the nodes web's pods are bound to.

@@ -1,0 +1,71 @@
+import ControllerRuntime
+import Foundation
+import KubernetesCore
+import Reconcilers
+import Testing
+
+/// The filters that decide which changes wake the controllers. Each object is decoded afresh, as
+/// an informer does for every event, so two equal dictionaries are two instances.
+@Suite struct WatchedChangesTests {
+    func node(heartbeat: String, pool: String = "general", ready: String = "True") throws -> Node {
+        try JSONDecoder().decode(Node.self, from: Data("""
+        {"metadata": {"name": "n1", "resourceVersion": "\(heartbeat)",
+          "labels": {"pool": "\(pool)", "kubernetes.io/hostname": "n1", "kubernetes.io/os": "linux", "zone": "a", "tier": "web"}},
+         "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi", "hugepages-2Mi": "0"},
+          "conditions": [{"type": "Ready", "status": "\(ready)", "lastHeartbeatTime": "2026-12-06T20:30:\(heartbeat)Z"}],
+          "nodeInfo": {"bootID": "b1"}}}
+        """.utf8))
+    }
+
+    func deployment(ready: Int, replicas: Int = 4) throws -> Deployment {
+        try JSONDecoder().decode(Deployment.self, from: Data("""
+        {"metadata": {"name": "web", "namespace": "shop", "labels": {"tier": "web", "team": "shop", "app": "web"}},
+         "spec": {"replicas": \(replicas), "selector": {"matchLabels": {"app": "web", "tier": "web"}},
+          "template": {"metadata": {"labels": {"app": "web", "tier": "web", "version": "3"}},
+           "spec": {"nodeSelector": {"pool": "general", "zone": "a"},
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}}}]}}},
+         "status": {"replicas": \(replicas), "readyReplicas": \(ready), "availableReplicas": \(ready)}}
+        """.utf8))
+    }
+
+    /// A node's heartbeat changes nothing the controllers read: it wakes neither, however its
+    /// labels and capacity happen to be laid out in memory. (Filters that compared descriptions
+    /// of these dictionaries passed most heartbeats, and woke every plan and window with them.)
+    @Test func aNodeHeartbeatWakesNoController() throws {
+        for beat in 10..<60 {
+            let update = InformerEvent<Node>.updated(old: try node(heartbeat: "\(beat)"), new: try node(heartbeat: "\(beat + 1)"))
+            #expect(!ZonePlanWatches.nodes.passes(update), "heartbeat \(beat)")
+            #expect(!UpdateWindowWatches.nodes.passes(update), "heartbeat \(beat)")
+        }
+        let relabelled = InformerEvent<Node>.updated(old: try node(heartbeat: "10"), new: try node(heartbeat: "11", pool: "batch"))
+        #expect(ZonePlanWatches.nodes.passes(relabelled) && UpdateWindowWatches.nodes.passes(relabelled))
+        let notReady = InformerEvent<Node>.updated(old: try node(heartbeat: "10"), new: try node(heartbeat: "11", ready: "False"))
+        #expect(ZonePlanWatches.nodes.passes(notReady) && UpdateWindowWatches.nodes.passes(notReady))
+    }
+
+    /// A Deployment's status write wakes a plan only through its Ready count, which only plans
+    /// whose pool gives nodes back follow; a change of size wakes every plan.
+    @Test func aDeploymentStatusWriteWakesOnlyWhatReadsIt() throws {
+        for _ in 0..<50 {
+            let statusOnly = InformerEvent<Deployment>.updated(old: try deployment(ready: 3), new: try deployment(ready: 4))
+            #expect(!ZonePlanWatches.deployments.passes(statusOnly))
+            #expect(ZonePlanWatches.deploymentReadiness.passes(statusOnly))
+            #expect(UpdateWindowWatches.deployments.passes(statusOnly), "a surge waits for its available count")
+            let same = InformerEvent<Deployment>.updated(old: try deployment(ready: 4), new: try deployment(ready: 4))
+            #expect(!ZonePlanWatches.deployments.passes(same) && !ZonePlanWatches.deploymentReadiness.passes(same) && !UpdateWindowWatches.deployments.passes(same))
+        }
+        let scaled = InformerEvent<Deployment>.updated(old: try deployment(ready: 4), new: try deployment(ready: 4, replicas: 6))
+        #expect(ZonePlanWatches.deployments.passes(scaled) && UpdateWindowWatches.deployments.passes(scaled))
+        #expect(!ZonePlanWatches.deploymentReadiness.passes(scaled))
+    }
+
+    /// Additions and deletions always pass; fields of different types never compare equal.
+    @Test func additionsAndDeletionsAlwaysPass() throws {
+        let n = try node(heartbeat: "10")
+        #expect(ZonePlanWatches.nodes.passes(.added(n)) && ZonePlanWatches.nodes.passes(.deleted(n)))
+        let mixed = EventFilter<Node>.onChange { $0.name == "n1" ? [$0.name] : [1] }
+        var other = n
+        other.metadata.name = "n2"
+        #expect(mixed.passes(.updated(old: n, new: other)))
+    }
+}
