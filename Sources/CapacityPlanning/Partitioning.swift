@@ -176,6 +176,13 @@ public struct ShrinkStep: Sendable, Equatable {
     public var waitingFor: [String]
     /// The surge does not fit on the nodes there are: the pool keeps them.
     public var surgeDoesNotFit: Bool
+
+    public init(nodes: Int, surge: [String: Int], waitingFor: [String], surgeDoesNotFit: Bool) {
+        self.nodes = nodes
+        self.surge = surge
+        self.waitingFor = waitingFor
+        self.surgeDoesNotFit = surgeDoesNotFit
+    }
 }
 
 /// How a pool gives nodes back without taking capacity a zone's load needs now.
@@ -185,18 +192,24 @@ public struct ShrinkStep: Sendable, Equatable {
 /// autoscaler's, a Cluster API delete policy's), so each removed node is taken to hold as many of
 /// a zone's replicas as fit on one node.
 /// - As many nodes go at once as every zone can lose and still keep the replicas its observed load
-///   needs (`serving`).
+///   needs (`serving`), counting only the replicas that are Ready now.
 /// - When not even one can, the zones short of that are surged first, on the nodes there are, by
-///   what they would lack; once every surged zone's pods are Ready, one node goes. The caller adds
+///   what they would lack; once every zone one node could leave short is Ready again (its surge,
+///   or the replacements of the pods of a node that went before), one node goes. The caller adds
 ///   `surge` to the zones' replicas while the pool is above `target`, and gives it back after.
 /// - A pool above `maxNodes` goes down to it at once (the user cut it), as before.
 public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resources, zones: [ShrinkExposure]) -> ShrinkStep {
     let none = ShrinkStep(nodes: target, surge: [:], waitingFor: [], surgeDoesNotFit: false)
     guard target < current, current <= maxNodes else { return none }
     let holds = zones.map { $0.perReplica.isZero ? 0 : perNode.count(of: $0.perReplica) }
-    func left(_ i: Int, replicas: Int, losing nodes: Int) -> Int { replicas - min(replicas, nodes.clampedProduct(holds[i])) }
+    // Whether zone i, with `standing` replicas Ready, still serves its load after losing `nodes`
+    // nodes full of its replicas. Only Ready replicas count: the pods of a node that has just gone
+    // serve nothing until replaced, though the plan still counts them.
+    func survives(_ i: Int, standing: Int, losing nodes: Int) -> Bool {
+        holds[i] == 0 || standing - min(standing, nodes.clampedProduct(holds[i])) >= zones[i].serving
+    }
     // The deepest cut every zone survives as it is.
-    for nodes in target..<current where zones.indices.allSatisfy({ left($0, replicas: zones[$0].replicas, losing: current - nodes) >= zones[$0].serving }) {
+    for nodes in target..<current where zones.indices.allSatisfy({ survives($0, standing: min(zones[$0].replicas, zones[$0].ready), losing: current - nodes) }) {
         return ShrinkStep(nodes: nodes, surge: [:], waitingFor: [], surgeDoesNotFit: false)
     }
     // One node, after a surge that covers its pods; not while an UpdateWindow's surge is in flight
@@ -211,7 +224,11 @@ public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resour
     guard fits(items, perNode: perNode, nodes: current) else {
         return ShrinkStep(nodes: current, surge: [:], waitingFor: [], surgeDoesNotFit: true)
     }
-    let waiting = zones.filter { z in surge[z.name].map { z.ready < z.replicas + $0 } ?? false }.map(\.name)
+    // The node waits for every zone it could leave short: a surge not Ready yet, or replicas lost
+    // with an earlier node and not yet replaced.
+    let waiting = zones.indices.filter { i in
+        !survives(i, standing: min(zones[i].ready, zones[i].replicas + (surge[zones[i].name] ?? 0)), losing: 1)
+    }.map { zones[$0].name }
     return ShrinkStep(nodes: waiting.isEmpty ? current - 1 : current, surge: surge, waitingFor: waiting, surgeDoesNotFit: false)
 }
 

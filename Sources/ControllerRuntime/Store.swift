@@ -237,3 +237,20 @@ public enum Indexers {
         [namespace: byNamespace(), label: byLabel()]
     }
 }
+
+/// A set of object keys shared between a reconciler, which keeps it, and the watch mappings that
+/// read it on informer threads (hence a lock, not an actor: mappings are synchronous).
+public final class ObjectKeySet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var keys: Set<ObjectKey> = []
+
+    public init() {}
+
+    public func set(_ key: ObjectKey, _ member: Bool) {
+        lock.withLock { if member { keys.insert(key) } else { keys.remove(key) } }
+    }
+
+    public func remove(_ key: ObjectKey) { set(key, false) }
+
+    public var members: [ObjectKey] { lock.withLock { Array(keys) } }
+}

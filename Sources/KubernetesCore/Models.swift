@@ -117,6 +117,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         public var type: String
         public var status: String
         public var lastHeartbeatTime: String?
+        public var lastTransitionTime: String?
         public var reason: String?
         public var message: String?
     }

@@ -77,6 +77,9 @@ public actor NodeSimulator {
     private var bootIDs: [String: String] = [:]
     private var nodeInfo: [String: (os: String, kernel: String)] = [:]
     private var rebooting: Set<String> = []
+    /// Each node's Ready status as last posted and when it last changed (`lastTransitionTime`
+    /// moves only on a change, as a kubelet's does; heartbeats move `lastHeartbeatTime`).
+    private var readyTransitions: [String: (ready: Bool, at: String)] = [:]
     private var startedPods: Set<String> = []
     private var finishingPods: Set<String> = []
     private var pendingPools: [String: Int] = [:]
@@ -159,6 +162,13 @@ public actor NodeSimulator {
 
     func statusBody(name: String, ready: Bool) -> JSONValue {
         let now = Timestamp.format(Date())
+        let transition: String
+        if let last = readyTransitions[name], last.ready == ready {
+            transition = last.at
+        } else {
+            transition = now
+            readyTransitions[name] = (ready, now)
+        }
         let g = groupOf[name]!
         let info = nodeInfo[name]!
         let resources: JSONValue = ["cpu": .string(g.cpu), "memory": .string(g.memory), "pods": .string(String(g.pods))]
@@ -168,7 +178,7 @@ public actor NodeSimulator {
                 "type": "Ready", "status": .string(ready ? "True" : "False"),
                 "reason": .string(ready ? "KubeletReady" : "KubeletNotReady"),
                 "message": .string(ready ? "simulated kubelet is posting ready status" : "simulated node is rebooting"),
-                "lastHeartbeatTime": .string(now), "lastTransitionTime": .string(now),
+                "lastHeartbeatTime": .string(now), "lastTransitionTime": .string(transition),
             ]],
             "nodeInfo": [
                 "bootID": .string(bootIDs[name]!), "osImage": .string(info.os), "kernelVersion": .string(info.kernel),
@@ -488,6 +498,7 @@ public actor NodeSimulator {
             // Remove the newest nodes first, preferring cordoned ones.
             for name in members.reversed().prefix(members.count - desired) {
                 owned.remove(name)
+                readyTransitions[name] = nil
                 leases.remove(name); leaseCreated.remove(name)
                 _ = try? await client.deleteIfExists(Node.resource, name: name)
                 _ = try? await client.deleteIfExists(Lease.resource, namespace: "kube-node-lease", name: name)

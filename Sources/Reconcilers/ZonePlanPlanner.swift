@@ -247,16 +247,31 @@ public struct ZonePlanPlanner: Sendable {
                                       ready: workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) },
                                       perReplica: demands.first { $0.name == z.name }?.perReplica ?? .zero)
             }
-            let step = shrinkStep(current: pool.currentNodes, target: p.desiredNodes, maxNodes: pool.maxNodes, perNode: perNode, zones: exposures)
+            var step = shrinkStep(current: pool.currentNodes, target: p.desiredNodes, maxNodes: pool.maxNodes, perNode: perNode, zones: exposures)
+            // A surge the zone's HPAs cannot take (their maxReplicas) would never be Ready: the
+            // pool keeps its nodes, and says why, instead of waiting for it.
+            let beyondMaximum = step.surge.keys.sorted().filter { name in
+                guard let zone = result.zones.first(where: { $0.name == name }), let extra = step.surge[name] else { return false }
+                let workloads = snapshots.first { $0.name == name }?.workloads ?? []
+                func placed(_ n: Int) -> Int { split(n, over: workloads).values.reduce(0, +) }
+                return placed(zone.allocated + extra) - placed(zone.allocated) < extra
+            }
+            if !beyondMaximum.isEmpty { step = ShrinkStep(nodes: pool.currentNodes, surge: [:], waitingFor: [], surgeDoesNotFit: false) }
             result.desiredNodes = step.nodes
             result.shrinking = p.desiredNodes < pool.currentNodes
             for i in result.zones.indices { result.zones[i].allocated += step.surge[result.zones[i].name] ?? 0 }
             let surged = step.surge.sorted { $0.key < $1.key }.map { "\($0.key) +\($0.value)" }.joined(separator: ", ")
-            if step.surgeDoesNotFit {
+            if !beyondMaximum.isEmpty {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes): a node given back would take replicas the load needs now, "
+                    + "and the surge that would cover them is beyond the maxReplicas of the HPAs of \(beyondMaximum.joined(separator: ", "))"
+            } else if step.surgeDoesNotFit {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes): a node given back would take replicas the load needs now, "
                     + "and the surge that would cover them does not fit on the nodes there are"
-            } else if !step.waitingFor.isEmpty && step.surge.isEmpty {
+            } else if step.waitingFor.contains(where: { (surges[$0] ?? 0) > 0 }) {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), while an UpdateWindow's surge is in flight (\(step.waitingFor.joined(separator: ", ")))"
+            } else if !step.waitingFor.isEmpty && step.surge.isEmpty {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), until the replicas of \(step.waitingFor.joined(separator: ", ")) are Ready again "
+                    + "(a node given back would take replicas the load needs now)"
             } else if !step.waitingFor.isEmpty {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), until the surge that covers a node's pods is Ready (\(surged))"
             } else if !step.surge.isEmpty {

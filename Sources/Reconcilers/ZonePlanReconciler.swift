@@ -63,23 +63,6 @@ public struct ZonePlanCaches: Sendable {
     }
 }
 
-/// A set of object keys shared between a reconciler, which keeps it, and the watch mappings that
-/// read it on informer threads (hence a lock, not an actor: mappings are synchronous).
-public final class ObjectKeySet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var keys: Set<ObjectKey> = []
-
-    public init() {}
-
-    public func set(_ key: ObjectKey, _ member: Bool) {
-        lock.withLock { if member { keys.insert(key) } else { keys.remove(key) } }
-    }
-
-    public func remove(_ key: ObjectKey) { set(key, false) }
-
-    public var members: [ObjectKey] { lock.withLock { Array(keys) } }
-}
-
 /// Makes a ZonePlan so: forecasts each zone, sizes and partitions them by priority
 /// (`ZonePlanPlanner`), scales Deployments (or raises their HPA's minReplicas), keeps each zone's
 /// PriorityClass, sizes the node pool through its scale target, and reports all of it in status,
@@ -213,6 +196,12 @@ public struct ZonePlanReconciler: Sendable {
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
         awaitingReadiness.set(key, decision.shrinking && enforce)
+        if let pool, let desired = decision.desiredNodes, desired != pool.currentNodes || decision.shrinking {
+            let zones = zip(decision.zones, snapshots).map { z, s in
+                "\(z.name) allocated \(z.allocated) serving \(s.workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) }) needed \(z.requirement.observedReplicas ?? 0)"
+            }.joined(separator: ", ")
+            logger.debug("ZonePlan \(plan.name): pool \(pool.name) has \(pool.currentNodes) nodes, partition \(decision.partition?.desiredNodes ?? -1), step \(desired); \(zones)")
+        }
         await memories.keep(planID, Dictionary(decision.zones.map { ($0.name, $0.memory) }, uniquingKeysWith: { $1 }))
 
         // Act: Enforce writes; DryRun says what it would write.

@@ -79,10 +79,28 @@ struct ZonePlanBenchmark: AsyncParsableCommand {
             try decode(DaemonSet.self, ["metadata": ["name": .string("agent-\(i)"), "namespace": "kube-system"],
                                         "spec": ["template": ["spec": ["containers": [["name": "a", "resources": ["requests": ["cpu": "100m", "memory": "128Mi"]]]]]]]])
         }))
+        // Each Deployment has one ReplicaSet and all its pods Ready on the nodes, so the shrink
+        // rule's count of serving replicas (`servingReplicas`) walks them on every reconcile.
+        var replicaSets: [ReplicaSet] = [], pods: [CachedPod] = []
         caches.deployments.apply(.restarted(try (0..<deployments).map { i in
-            try decode(Deployment.self, ["metadata": ["name": .string("app-\(i)"), "namespace": .string(ns), "labels": ["zone": .string("zone-\(i % zones)")]],
-                                         "spec": ["replicas": .int(2 + i % 5), "template": ["spec": ["containers": [["name": "c", "resources": ["requests": ["cpu": "250m", "memory": "256Mi"]]]]]]]])
+            let replicas = 2 + i % 5, uid = UUID().uuidString.lowercased(), rsUID = UUID().uuidString.lowercased()
+            replicaSets.append(try decode(ReplicaSet.self, ["metadata": ["name": .string("app-\(i)-rs"), "namespace": .string(ns), "uid": .string(rsUID),
+                                                                         "ownerReferences": [["apiVersion": "apps/v1", "kind": "Deployment", "name": .string("app-\(i)"),
+                                                                                              "uid": .string(uid), "controller": true]]]]))
+            for r in 0..<replicas {
+                pods.append(try decode(CachedPod.self, ["metadata": ["name": .string("app-\(i)-\(r)"), "namespace": .string(ns), "uid": .string(UUID().uuidString.lowercased()),
+                                                                     "ownerReferences": [["apiVersion": "apps/v1", "kind": "ReplicaSet", "name": .string("app-\(i)-rs"),
+                                                                                          "uid": .string(rsUID), "controller": true]]],
+                                                        "spec": ["nodeName": .string("node-\((i * 7 + r) % nodes)"),
+                                                                 "containers": [["name": "c", "resources": ["requests": ["cpu": "250m", "memory": "256Mi"]]]]],
+                                                        "status": ["phase": "Running", "conditions": [["type": "Ready", "status": "True"]]]]))
+            }
+            return try decode(Deployment.self, ["metadata": ["name": .string("app-\(i)"), "namespace": .string(ns), "uid": .string(uid), "labels": ["zone": .string("zone-\(i % zones)")]],
+                                                "spec": ["replicas": .int(replicas), "template": ["spec": ["containers": [["name": "c", "resources": ["requests": ["cpu": "250m", "memory": "256Mi"]]]]]]],
+                                                "status": ["replicas": .int(replicas), "readyReplicas": .int(replicas), "availableReplicas": .int(replicas)]])
         }))
+        caches.replicaSets.apply(.restarted(replicaSets))
+        caches.pods.apply(.restarted(pods))
         caches.autoscalers.apply(.restarted(try (0..<(deployments / 10)).map { i in
             try decode(HorizontalPodAutoscaler.self, ["metadata": ["name": .string("app-\(i * 10)"), "namespace": .string(ns)],
                                                       "spec": ["scaleTargetRef": ["kind": "Deployment", "name": .string("app-\(i * 10)")], "minReplicas": 1, "maxReplicas": 50]])
@@ -114,7 +132,7 @@ struct ZonePlanBenchmark: AsyncParsableCommand {
         times.sort()
         let fitTimes = fits.values.sorted()
         print("machine: \(machineDescription())")
-        print("server: kube-apiserver 1.20.2 on loopback; one ZonePlan (DryRun), \(zones) zones over \(deployments) Deployments (\(deployments / 10) with an HPA) on \(nodes) nodes, 10 days of 5-minute history per zone")
+        print("server: kube-apiserver 1.20.2 on loopback; one ZonePlan (DryRun), \(zones) zones over \(deployments) Deployments (\(deployments / 10) with an HPA; \(pods.count) Ready pods) on \(nodes) nodes, 10 days of 5-minute history per zone")
         print("")
         print("| | figure |")
         print("| --- | --- |")

@@ -229,6 +229,18 @@ import TestSupport
         updating.extra = 2
         #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [updating, batchReady])
                 == ShrinkStep(nodes: 8, surge: [:], waitingFor: ["web"], surgeDoesNotFit: false))
+        // A node went without a surge (24 replicas, 4 a node, the load needs 20) and its 4 pods
+        // are not replaced yet: only the 20 Ready ones serve, so the next node waits for them,
+        // though the plan's 24 could lose one; once they are Ready, it goes.
+        let cut = ShrinkExposure(name: "web", replicas: 24, serving: 20, ready: 20, perReplica: pod)
+        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [cut])
+                == ShrinkStep(nodes: 7, surge: [:], waitingFor: ["web"], surgeDoesNotFit: false))
+        var replaced = cut
+        replaced.ready = 24
+        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [replaced]) == ShrinkStep(nodes: 6, surge: [:], waitingFor: [], surgeDoesNotFit: false))
+        // A zone whose replicas take no room on a node is never waited for.
+        let requestless = ShrinkExposure(name: "free", replicas: 5, serving: 5, ready: 0, perReplica: .zero)
+        #expect(shrinkStep(current: 7, target: 6, maxNodes: 24, perNode: node, zones: [replaced, requestless]).nodes == 6)
         // No room on the nodes there are for the surge: the pool keeps them.
         let full = ShrinkExposure(name: "web", replicas: 27, serving: 27, ready: 27, perReplica: pod)
         #expect(shrinkStep(current: 7, target: 6, maxNodes: 24, perNode: node, zones: [full])

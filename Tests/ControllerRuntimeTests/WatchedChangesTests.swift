@@ -69,3 +69,19 @@ import Testing
         #expect(mixed.passes(.updated(old: n, new: other)))
     }
 }
+
+/// The keys a reconciler marks for watch mappings to read: set, cleared, read from many tasks.
+@Suite struct ObjectKeySetTests {
+    @Test func membersFollowTheLastSetOfEachKey() async {
+        let keys = ObjectKeySet()
+        let a = ObjectKey(name: "a"), b = ObjectKey(namespace: "ns", name: "b")
+        keys.set(a, true); keys.set(b, true); keys.set(a, true)
+        #expect(Set(keys.members) == [a, b])
+        keys.set(b, false); keys.remove(a)
+        #expect(keys.members.isEmpty)
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<64 { group.addTask { keys.set(ObjectKey(name: "k\(i)"), true); _ = keys.members; keys.set(ObjectKey(name: "k\(i)"), i % 2 == 0) } }
+        }
+        #expect(keys.members.count == 32)
+    }
+}

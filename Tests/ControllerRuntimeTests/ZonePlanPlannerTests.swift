@@ -117,6 +117,28 @@ import Testing
         #expect(settled.desiredNodes == 6 && settled.shrink == nil && !settled.shrinking)
     }
 
+    /// The same pool, but the Deployment's HPA stops at 24 replicas: the surge could never be
+    /// written, so it would never be Ready. The pool keeps its node and says why, instead of
+    /// waiting for a surge that cannot come; an HPA with room surges as before.
+    @Test func aSurgeBeyondTheHPAsMaximumKeepsTheNodeAndSaysWhy() {
+        let p = planner([zone("web", priority: 1)])
+        let pool = PoolSnapshot(name: "g", currentNodes: 7, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 24)
+        func plan(hpaMax: Int) -> ZonePlanDecision {
+            var w = workload("w", replicas: 24, hpaMax: hpaMax)
+            w.readyReplicas = 24
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 1200), observedLoad: 1100, forecastProblem: nil, workloads: [w], blockers: [])
+            return p.plan(snapshots: [web], pool: pool, memory: ["web": ZoneMemory(lastRequired: 24)], now: Date(), seed: 1)
+        }
+        let capped = plan(hpaMax: 24)
+        #expect(capped.partition?.desiredNodes == 6)
+        #expect(capped.desiredNodes == 7 && capped.zones[0].allocated == 24 && capped.zones[0].replicas == ["shop/w": 24])
+        #expect(capped.shrink == "kept at 7 nodes, not 6: a node given back would take replicas the load needs now, "
+            + "and the surge that would cover them is beyond the maxReplicas of the HPAs of web")
+        let room = plan(hpaMax: 30)
+        #expect(room.desiredNodes == 7 && room.zones[0].replicas == ["shop/w": 26])
+        #expect(room.shrink == "kept at 7 nodes, not 6, until the surge that covers a node's pods is Ready (web +2)")
+    }
+
     @Test func theOutlookIsThePeakOfTheQuantileInTheLeadWindow() {
         var f = Forecast(times: [0, 300, 600, 900, 1200], mean: [1, 5, 3, 9, 2], quantiles: [0.9: [2, 6, 4, 10, 3]], model: "m", weights: [:],
                          accuracy: Forecast.Accuracy(mase: 0.5, mape: 0.1, intervalCoverage: 0.9, origins: 5), notes: [], step: 300)

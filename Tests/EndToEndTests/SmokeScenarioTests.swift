@@ -22,6 +22,7 @@ extension EndToEnd {
                 cpu: "4"
                 memory: 16Gi
             updateSeconds: 2
+            statusSeconds: 2
             updateOSImage: Debian GNU/Linux 13 (trixie)
             updateKernel: 6.12.0-1-amd64
             """.write(toFile: fleet, atomically: true, encoding: .utf8)
@@ -44,6 +45,23 @@ extension EndToEnd {
         #expect(ready.split(separator: "\n").filter { $0.contains(" Ready ") }.count == 10, "\(ready)")
         let zoneB = try Cluster.kubectl(["get", "nodes", "-l", "topology.kubernetes.io/zone=b,e2e-run=\(run)", "-o", "jsonpath={.items[*].status.allocatable.cpu}"]).out
         #expect(zoneB.split(separator: " ") == ["4", "4", "4", "4"], "zone b allocatable CPUs: \(zoneB)")
+
+        // Status heartbeats move lastHeartbeatTime, as a kubelet's do; lastTransitionTime moves
+        // only when Ready changes.
+        func readyTimes() async throws -> [String: (heartbeat: String, transition: String)] {
+            var times: [String: (heartbeat: String, transition: String)] = [:]
+            for n in try await client.list(Node.self, options: ListOptions(labelSelector: "e2e-run=\(run)")).items {
+                let ready = n.status?.conditions?.first { $0.type == "Ready" }
+                times[n.name] = (ready?.lastHeartbeatTime ?? "", ready?.lastTransitionTime ?? "")
+            }
+            return times
+        }
+        let registered = try await readyTimes()
+        let beaten = try await Cluster.eventually(timeout: 20) { () async throws -> [String: (heartbeat: String, transition: String)]? in
+            let now = try await readyTimes()
+            return registered.allSatisfy { entry in now[entry.key].map { $0.heartbeat > entry.value.heartbeat } ?? false } ? now : nil
+        }
+        for (name, t) in registered { #expect(beaten[name]?.transition == t.transition, "\(name): Ready's lastTransitionTime moved with a heartbeat") }
 
         // Twenty replicas are scheduled onto them and become Ready.
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """

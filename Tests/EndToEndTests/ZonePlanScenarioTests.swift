@@ -329,7 +329,7 @@ extension EndToEnd {
         try await startShrinkScenario(bed)
         // No resync within the test: every step must come from the events it waits on (its surge
         // Ready, a node gone, the replacements of its pods Ready).
-        try bed.startController(extraArguments: ["--zoneplan-resync", "30m"])
+        try bed.startController(extraArguments: ["--zoneplan-resync", "30m", "--log-level", "debug"])
         try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed))
         // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
         // Each sample also holds the pool's nodes and the nodes web's pods are bound to.
