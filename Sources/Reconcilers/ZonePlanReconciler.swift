@@ -131,7 +131,11 @@ public struct ZonePlanReconciler: Sendable {
         let lead = spec.nodePools?.first?.provisioningLeadTime.flatMap(DurationParser.seconds) ?? 0
         let horizon = spec.forecast?.horizon.flatMap(DurationParser.seconds) ?? 7200
         let quantile = spec.forecast?.quantile ?? 0.9
-        let zoneWorkloads = workloadsByZone(spec)
+        // The nodes are read once: the pool's size and which pods stand on live nodes must come from
+        // the same moment, or a node removed in between would be counted gone from the pool while
+        // its pods still counted as serving (and the next node would follow at once).
+        let nodes = caches.nodes.list()
+        let zoneWorkloads = workloadsByZone(spec, nodes: nodes)
         var claims: [String: [String]] = [:]
         for (zone, list) in zoneWorkloads { for w in list { claims[w.key, default: []].append(zone) } }
         var forecastNotes: [String] = []
@@ -190,7 +194,7 @@ public struct ZonePlanReconciler: Sendable {
                                         workloads: zoneWorkloads[name] ?? [], blockers: blockers.sorted())
         }
         let snapshots = zones.compactMap { byName[$0.name ?? ""] }
-        let pool = poolSnapshot(spec)
+        let pool = poolSnapshot(spec, nodes: nodes)
         let planID = plan.metadata.uid ?? plan.name
         let memory = await memories.recall(planID) ?? decodeMemory(plan.status, restartedAt: now)
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
@@ -359,7 +363,7 @@ public struct ZonePlanReconciler: Sendable {
     /// of their pods requests. Empty when the plan does not exist or has not forecast yet.
     public func loadOutlooks(planName: String) async -> [ZoneLoadOutlook] {
         guard let plan = caches.plans.get(ObjectKey(name: planName)), let spec = plan.spec else { return [] }
-        let byZone = workloadsByZone(spec)
+        let byZone = workloadsByZone(spec, nodes: caches.nodes.list())
         let quantile = spec.forecast?.quantile ?? 0.9
         var out: [ZoneLoadOutlook] = []
         for zone in spec.zones ?? [] {
@@ -376,7 +380,7 @@ public struct ZonePlanReconciler: Sendable {
     // MARK: the world
 
     /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile.
-    func workloadsByZone(_ spec: ZonePlan.Spec) -> [String: [ZoneWorkload]] {
+    func workloadsByZone(_ spec: ZonePlan.Spec, nodes: [Node]) -> [String: [ZoneWorkload]] {
         var hpaOf: [String: HorizontalPodAutoscaler] = [:]
         for h in caches.autoscalers.list() {
             guard let target = h.spec?.scaleTargetRef, target.kind == "Deployment" else { continue }
@@ -384,7 +388,7 @@ public struct ZonePlanReconciler: Sendable {
         }
         let deployments = caches.deployments.list().filter { $0.metadata.deletionTimestamp == nil }
         let namespaces = caches.namespaces.list()
-        let readyNodes = Set(caches.nodes.list().filter(\.isReady).map(\.name))
+        let readyNodes = Set(nodes.filter(\.isReady).map(\.name))
         var out: [String: [ZoneWorkload]] = [:]
         for zone in spec.zones ?? [] {
             let selector = zone.workloads?.selector ?? LabelSelector()
@@ -416,10 +420,10 @@ public struct ZonePlanReconciler: Sendable {
     }
 
     /// The first pool's nodes and what one of them offers (allocatable minus DaemonSet requests).
-    func poolSnapshot(_ spec: ZonePlan.Spec) -> PoolSnapshot? {
+    func poolSnapshot(_ spec: ZonePlan.Spec, nodes all: [Node]) -> PoolSnapshot? {
         guard let p = spec.nodePools?.first else { return nil }
         let selector = p.nodeSelector ?? LabelSelector()
-        let nodes = caches.nodes.list().filter { selector.matches($0.metadata.labels) }.sorted { $0.name < $1.name }
+        let nodes = all.filter { selector.matches($0.metadata.labels) }.sorted { $0.name < $1.name }
         var perNode: Resources?
         if let node = nodes.first(where: \.isReady) ?? nodes.first, let alloc = node.status?.allocatable {
             var free = Resources(cpuMillis: Int64(Quantity.millis(alloc["cpu"]) ?? 0), memoryBytes: Quantity.bytes(alloc["memory"]) ?? 0)
