@@ -232,9 +232,15 @@ public enum Indexers {
     public static func byLabel<K: KubernetesResource>() -> IndexFunction<K> {
         { ($0.metadata.labels ?? [:]).map { "\($0.key)=\($0.value)" } }
     }
-    /// The two above, for a store that wants both.
+    /// `controller`: `Kind/namespace/name` of the object's controlling owner (a ReplicaSet's
+    /// Deployment: `Deployment/shop/web`), the format of `PodIndex.owner`.
+    public static let controller = "controller"
+    public static func byController<K: KubernetesResource>() -> IndexFunction<K> {
+        { o in o.metadata.controllerReference.map { [PodIndex.ownerValue(kind: $0.kind, namespace: o.metadata.namespace ?? "", name: $0.name)] } ?? [] }
+    }
+    /// The three above, for a store that wants them all.
     public static func standard<K: KubernetesResource>() -> [String: IndexFunction<K>] {
-        [namespace: byNamespace(), label: byLabel()]
+        [namespace: byNamespace(), label: byLabel(), controller: byController()]
     }
 }
 

@@ -54,7 +54,8 @@ public struct ZonePlanCaches: Sendable {
         guard ready > 0, let uid = d.metadata.uid else { return 0 }
         let namespace = d.metadata.namespace ?? ""
         var serving = 0
-        for rs in replicaSets.byIndex(Indexers.namespace, namespace) where rs.metadata.controllerReference?.uid == uid {
+        for rs in replicaSets.byIndex(Indexers.controller, PodIndex.ownerValue(kind: "Deployment", namespace: namespace, name: d.name))
+        where rs.metadata.controllerReference?.uid == uid {
             pods.forEach(inIndex: PodIndex.owner, PodIndex.ownerValue(kind: "ReplicaSet", namespace: namespace, name: rs.name)) { p in
                 if p.isReady, p.deletionTime == nil, let node = p.nodeName, readyNodes.contains(node) { serving += 1 }
             }

@@ -305,6 +305,9 @@ import Testing
             try object(ReplicaSet.self, #"{"metadata":{"name":"web-1","namespace":"shop","uid":"rs1","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d1","controller":true}]}}"#),
             try object(ReplicaSet.self, #"{"metadata":{"name":"web-1","namespace":"other","uid":"rs2","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d2","controller":true}]}}"#),
         ]))
+        // Each ReplicaSet is found under its Deployment, namespace and all.
+        #expect(caches.replicaSets.byIndex(Indexers.controller, "Deployment/shop/web").map(\.metadata.uid) == ["rs1"])
+        #expect(caches.replicaSets.byIndex(Indexers.controller, "Deployment/other/web").map(\.metadata.uid) == ["rs2"])
         func pod(_ name: String, ns: String = "shop", node: String, deleting: Bool = false) throws -> CachedPod {
             try object(CachedPod.self, """
             {"metadata":{"name":"\(name)","namespace":"\(ns)",\(deleting ? #""deletionTimestamp":"2026-01-01T00:00:00Z","# : "")
