@@ -275,7 +275,7 @@ extension EndToEnd {
         }
     }
 
-    func shrinkPlanYAML(_ bed: ZonePlanTestBed) -> String {
+    func shrinkPlanYAML(_ bed: ZonePlanTestBed, buffer: Int = 2) -> String {
         """
         apiVersion: foresight.dev/v1alpha1
         kind: ZonePlan
@@ -294,7 +294,7 @@ extension EndToEnd {
             priority: 100
             workloads: {namespaceSelector: {matchLabels: {team: \(bed.run)}}, selector: {matchLabels: {tier: web}}}
             load: {perReplica: 50}
-            buffer: 2
+            buffer: \(buffer)
             minReplicas: 1
             maxReplicas: 40
         """
@@ -319,22 +319,20 @@ extension EndToEnd {
         #expect(last == required)
     }
 
-    /// A pool with two nodes more than its zone needs, where a removed node could take pods the
-    /// load needs now: the zone is surged first, the pool gives its nodes back one at a time once
-    /// the surge is Ready, and the surge goes with them.
-    @Test func aPoolGivesNodesBackOneAtATimeBehindASurge() async throws {
-        let bed = try ZonePlanTestBed(prefix: "zs")
-        defer { bed.tearDown() }
+    /// One sample of a shrink, taken every second: the pool's size, web's replicas and Ready
+    /// count, the pool's nodes and the nodes web's pods are bound to.
+    typealias ShrinkSample = (pool: Int, replicas: Int, ready: Int, nodes: Set<String>, podNodes: [String])
+
+    /// Starts the shrink scenario with a controller that never resyncs within the test (every step
+    /// must come from the events it waits on: a surge Ready, a node gone, the replacements of its
+    /// pods Ready), applies the plan, and samples until the pool is down to 4 with nothing to say.
+    func runShrink(_ bed: ZonePlanTestBed, buffer: Int) async throws -> (samples: [ShrinkSample], messages: Set<String>, required: Int) {
         let run = bed.run, ns = bed.ns
         try await startShrinkScenario(bed)
-        // No resync within the test: every step must come from the events it waits on (its surge
-        // Ready, a node gone, the replacements of its pods Ready).
         try bed.startController(extraArguments: ["--zoneplan-resync", "30m", "--log-level", "debug"])
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed))
-        // Watch the pool's size and the Deployment's replicas until the pool holds what the plan needs.
-        // Each sample also holds the pool's nodes and the nodes web's pods are bound to.
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed, buffer: buffer))
         let client = try Cluster.admin()
-        var seen: [(pool: Int, replicas: Int, ready: Int, nodes: Set<String>, podNodes: [String])] = []
+        var seen: [ShrinkSample] = []
         var messages: Set<String> = []
         _ = try await Cluster.eventually(timeout: 300) { () async throws -> Bool? in
             let pool = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
@@ -347,27 +345,53 @@ extension EndToEnd {
             return pool == 4 && m.isEmpty ? true : nil
         }
         let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")))
-        print("pool, replicas, ready over time: \(seen.map { "\($0.pool)/\($0.replicas)/\($0.ready)" }.joined(separator: " "))")
-        print("pool messages: \(messages.sorted())")
+        print("buffer \(buffer): pool, replicas, ready over time: \(seen.map { "\($0.pool)/\($0.replicas)/\($0.ready)" }.joined(separator: " "))")
+        print("buffer \(buffer): pool messages: \(messages.sorted())")
+        return (seen, messages, required)
+    }
+
+    /// The second node went only once the first one's pods had gone: the simulator removes a node
+    /// without its pods, which keep their Ready condition until the pod garbage collector deletes
+    /// them (tens of seconds), and they count in the Deployment's readyReplicas, but they serve
+    /// nothing. (When both nodes went between two samples, either may have been the first: one of
+    /// them must have no pod left, the first if it had none at all.)
+    func expectSecondNodeWaitedForTheFirstOnesPods(_ seen: [ShrinkSample]) throws {
+        let initial = try #require(seen.first).nodes
+        let firstRemoved = try #require(seen.lazy.map { initial.subtracting($0.nodes) }.first { !$0.isEmpty })
+        let secondStep = try #require(seen.first { $0.pool == 4 })
+        #expect(firstRemoved.contains { !secondStep.podNodes.contains($0) }, "the pool went to 4 while web still had pods on \(firstRemoved.sorted()), removed before")
+    }
+
+    /// A pool with two nodes more than its zone needs, where a removed node could take pods the
+    /// load needs now: the zone is surged first, the pool gives its nodes back one at a time once
+    /// the surge is Ready, and the surge goes with them.
+    @Test func aPoolGivesNodesBackOneAtATimeBehindASurge() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zs")
+        defer { bed.tearDown() }
+        let (seen, messages, required) = try await runShrink(bed, buffer: 2)
         // One node at a time, as the plan's Events say (polling could miss a step).
-        try await expectOneNodeAtATime(run)
+        try await expectOneNodeAtATime(bed.run)
         // Before the pool first went down, the Deployment ran more than the plan needs, and the plan
         // said it waited for that surge to be Ready (the moment it was, polling cannot catch).
         let firstDrop = try #require(seen.firstIndex { $0.pool < 6 })
         #expect(seen[..<firstDrop].contains { $0.replicas > required }, "a surge before the first node went")
         #expect(messages.contains { $0.contains("until the surge that covers a node's pods is Ready (web +") }, "\(messages)")
-        // The second node went only once the first one's pods had gone: the simulator removes a
-        // node without its pods, which keep their Ready condition until the pod garbage collector
-        // deletes them (tens of seconds), and they count in the Deployment's readyReplicas, but
-        // they serve nothing.
-        // (When both nodes went between two samples, either may have been the first: one of them
-        // must have no pod left, the first if it had none at all.)
-        let initial = seen[0].nodes
-        let firstRemoved = try #require(seen.lazy.map { initial.subtracting($0.nodes) }.first { !$0.isEmpty })
-        let secondStep = try #require(seen.first { $0.pool == 4 })
-        #expect(firstRemoved.contains { !secondStep.podNodes.contains($0) }, "the pool went to 4 while web still had pods on \(firstRemoved.sorted()), removed before")
+        try expectSecondNodeWaitedForTheFirstOnesPods(seen)
         // The surge went with the nodes.
         try await expectSurgeGivenBack(bed, required: required)
+    }
+
+    /// With a buffer of 5 the zone runs enough replicas to lose one node as they are, not two: the
+    /// first node goes at once, with no surge, and the second waits until the replicas lost with
+    /// the first are Ready again elsewhere (the plan's own count would have let it go at once).
+    @Test func aNodeGivenBackWithoutASurgeWaitsForItsPodsToBeReplaced() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zw")
+        defer { bed.tearDown() }
+        let (seen, messages, required) = try await runShrink(bed, buffer: 5)
+        try await expectOneNodeAtATime(bed.run)
+        #expect(!seen.contains { $0.replicas > required }, "no surge: the zone's replicas could lose a node as they were")
+        #expect(messages.contains { $0.contains("until the replicas of web are Ready again") }, "\(messages)")
+        try expectSecondNodeWaitedForTheFirstOnesPods(seen)
     }
 
     /// The shrink keeps no state in the controller: one killed (SIGKILL) while its surge is asked
