@@ -8,8 +8,9 @@ import UpdatePlanning
 public enum ZonePlanWatches {
     /// A plan's spec (its generation) or its deletion; its own status writes do not count.
     public static let plans: EventFilter<ZonePlan> = .onChange { [$0.metadata.generation, $0.metadata.deletionTimestamp] }
-    /// A Deployment's size, labels or pod template (requests, priority class).
-    public static let deployments: EventFilter<Deployment> = .onChange { [$0.metadata.labels, $0.spec] }
+    /// A Deployment's size, labels or pod template (requests, priority class), and the surge an
+    /// UpdateWindow holds on it (its ledger annotation: a pool gives no node back while one is).
+    public static let deployments: EventFilter<Deployment> = .onChange { [$0.metadata.labels, $0.spec, $0.metadata.annotations?[SurgeLedger.annotation]] }
     /// An HPA's bounds, and the annotations in which a plan keeps the user's own minReplicas.
     public static let autoscalers: EventFilter<HorizontalPodAutoscaler> = .onChange { [$0.spec, $0.metadata.annotations] }
     /// Namespace labels, which zones select by.

@@ -3,6 +3,7 @@ import Foundation
 import KubernetesCore
 import Reconcilers
 import Testing
+import UpdatePlanning
 
 /// The filters that decide which changes wake the controllers. Each object is decoded afresh, as
 /// an informer does for every event, so two equal dictionaries are two instances.
@@ -54,6 +55,9 @@ import Testing
             let same = InformerEvent<Deployment>.updated(old: try deployment(ready: 4), new: try deployment(ready: 4))
             #expect(!ZonePlanWatches.deployments.passes(same) && !ZonePlanWatches.deploymentReadiness.passes(same) && !UpdateWindowWatches.deployments.passes(same))
         }
+        var surged = try deployment(ready: 4)
+        surged.metadata.annotations = [SurgeLedger.annotation: #"{"node-1":2}"#]
+        #expect(ZonePlanWatches.deployments.passes(.updated(old: surged, new: try deployment(ready: 4))), "an UpdateWindow's surge given back")
         let scaled = InformerEvent<Deployment>.updated(old: try deployment(ready: 4), new: try deployment(ready: 4, replicas: 6))
         #expect(ZonePlanWatches.deployments.passes(scaled) && UpdateWindowWatches.deployments.passes(scaled))
         #expect(!ZonePlanWatches.deploymentReadiness.passes(scaled))
