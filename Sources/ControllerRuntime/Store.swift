@@ -244,19 +244,26 @@ public enum Indexers {
     }
 }
 
-/// A set of object keys shared between a reconciler, which keeps it, and the watch mappings that
-/// read it on informer threads (hence a lock, not an actor: mappings are synchronous).
-public final class ObjectKeySet: @unchecked Sendable {
+/// Keys a reconciler marks as waiting, each with the namespaces whose changes concern it, kept
+/// for watch mappings to read on informer threads (hence a lock, not an actor: mappings are
+/// synchronous). A change in a namespace wakes only the keys that follow it.
+public final class WaitingKeys: @unchecked Sendable {
     private let lock = NSLock()
-    private var keys: Set<ObjectKey> = []
+    private var namespacesOf: [ObjectKey: Set<String>] = [:]
 
     public init() {}
 
-    public func set(_ key: ObjectKey, _ member: Bool) {
-        lock.withLock { if member { keys.insert(key) } else { keys.remove(key) } }
+    /// Marks `key` as waiting on changes in `namespaces`, or as not waiting (nil).
+    public func set(_ key: ObjectKey, following namespaces: Set<String>?) {
+        lock.withLock { namespacesOf[key] = namespaces }
     }
 
-    public func remove(_ key: ObjectKey) { set(key, false) }
+    public func remove(_ key: ObjectKey) { set(key, following: nil) }
 
-    public var members: [ObjectKey] { lock.withLock { Array(keys) } }
+    /// The keys waiting on a change in `namespace`.
+    public func keys(following namespace: String) -> [ObjectKey] {
+        lock.withLock { namespacesOf.filter { $0.value.contains(namespace) }.map(\.key) }
+    }
+
+    public var members: [ObjectKey] { lock.withLock { Array(namespacesOf.keys) } }
 }

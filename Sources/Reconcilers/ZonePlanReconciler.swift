@@ -79,10 +79,11 @@ public struct ZonePlanReconciler: Sendable {
     public var clock: @Sendable () -> Date = { Date() }
     /// How often a plan is looked at again without any event: its observed load moves on its own.
     public var resyncSeconds = 30.0
-    /// Plans whose node pool is giving nodes back (`ZonePlanDecision.shrinking`): pod and
-    /// Deployment readiness changes wake them, so a step waits for no resync. Derived by every
-    /// reconcile, so a restarted controller rebuilds it from its first pass.
-    public let awaitingReadiness = ObjectKeySet()
+    /// Plans whose node pool is giving nodes back (`ZonePlanDecision.shrinking`), each with the
+    /// namespaces of its zones' Deployments: pod and Deployment readiness changes there wake it,
+    /// so a step waits for no resync. Derived by every reconcile, so a restarted controller
+    /// rebuilds it from its first pass.
+    public let awaitingReadiness = WaitingKeys()
     let logger: Logger
 
     public init(client: KubernetesClient, caches: ZonePlanCaches, events: EventRecorder, forecasts: ZoneForecasts? = nil,
@@ -200,7 +201,7 @@ public struct ZonePlanReconciler: Sendable {
         let memory = await memories.recall(planID) ?? decodeMemory(plan.status, restartedAt: now)
         let seed = plan.status?["overflowSeed"]?.stringValue.flatMap { UInt64($0) } ?? seedFor(plan)
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
-        awaitingReadiness.set(key, decision.shrinking && enforce)
+        awaitingReadiness.set(key, following: decision.shrinking && enforce ? Set(snapshots.flatMap { $0.workloads.map(\.namespace) }) : nil)
         if let pool, let desired = decision.desiredNodes, desired != pool.currentNodes || decision.shrinking {
             let zones = zip(decision.zones, snapshots).map { z, s in
                 "\(z.name) allocated \(z.allocated) serving \(s.workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) }) needed \(z.requirement.observedReplicas ?? 0)"

@@ -98,10 +98,11 @@ struct RunCommand: AsyncParsableCommand {
         await zonePlanController.watches(daemonSets, filter: ZonePlanWatches.daemonSets, mapping: everyPlan)
         // A pool giving nodes back waits on readiness (its surge, then the replacements of the
         // pods of the node that went): those plans, and only those, also follow pods and
-        // Deployments becoming Ready or going.
-        let awaitingReadiness: @Sendable (Any) -> [ObjectKey] = { _ in zoneReconciler.awaitingReadiness.members }
-        await zonePlanController.watches(pods, filter: ZonePlanWatches.podReadiness, mapping: awaitingReadiness)
-        await zonePlanController.watches(deployments, filter: ZonePlanWatches.deploymentReadiness, mapping: awaitingReadiness)
+        // Deployments becoming Ready or going, in their zones' namespaces.
+        await zonePlanController.watches(pods, filter: ZonePlanWatches.podReadiness) { zoneReconciler.awaitingReadiness.keys(following: $0.namespace) }
+        await zonePlanController.watches(deployments, filter: ZonePlanWatches.deploymentReadiness) {
+            zoneReconciler.awaitingReadiness.keys(following: $0.metadata.namespace ?? "")
+        }
         let budgets = informers.informer(PodDisruptionBudget.self, discoverVersion: true)
         var windowReconciler = UpdateWindowReconciler(client: client, caches: UpdateWindowCaches(
             windows: windows.store, nodes: nodes.store, pods: pods.store, deployments: deployments.store, replicaSets: replicaSets.store,

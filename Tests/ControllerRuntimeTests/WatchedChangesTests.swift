@@ -74,18 +74,26 @@ import UpdatePlanning
     }
 }
 
-/// The keys a reconciler marks for watch mappings to read: set, cleared, read from many tasks.
-@Suite struct ObjectKeySetTests {
-    @Test func membersFollowTheLastSetOfEachKey() async {
-        let keys = ObjectKeySet()
-        let a = ObjectKey(name: "a"), b = ObjectKey(namespace: "ns", name: "b")
-        keys.set(a, true); keys.set(b, true); keys.set(a, true)
-        #expect(Set(keys.members) == [a, b])
-        keys.set(b, false); keys.remove(a)
-        #expect(keys.members.isEmpty)
+/// The keys a reconciler marks as waiting, for watch mappings to read: set, cleared, found by
+/// namespace, written and read from many tasks.
+@Suite struct WaitingKeysTests {
+    @Test func aChangeWakesOnlyTheKeysFollowingItsNamespace() async {
+        let keys = WaitingKeys()
+        let a = ObjectKey(name: "a"), b = ObjectKey(name: "b")
+        keys.set(a, following: ["shop", "search"]); keys.set(b, following: ["shop"])
+        #expect(Set(keys.keys(following: "shop")) == [a, b])
+        #expect(keys.keys(following: "search") == [a])
+        #expect(keys.keys(following: "other").isEmpty)
+        keys.set(b, following: nil); keys.remove(a)
+        #expect(keys.members.isEmpty && keys.keys(following: "shop").isEmpty)
         await withTaskGroup(of: Void.self) { group in
-            for i in 0..<64 { group.addTask { keys.set(ObjectKey(name: "k\(i)"), true); _ = keys.members; keys.set(ObjectKey(name: "k\(i)"), i % 2 == 0) } }
+            for i in 0..<64 {
+                group.addTask {
+                    keys.set(ObjectKey(name: "k\(i)"), following: ["ns"]); _ = keys.keys(following: "ns")
+                    keys.set(ObjectKey(name: "k\(i)"), following: i % 2 == 0 ? ["ns"] : nil)
+                }
+            }
         }
-        #expect(keys.members.count == 32)
+        #expect(keys.keys(following: "ns").count == 32)
     }
 }
