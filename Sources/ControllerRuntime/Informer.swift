@@ -28,7 +28,8 @@ public struct EventFilter<K: Sendable>: Sendable {
     }
 }
 
-/// Whether two projected fields hold the same value (fields of different types never do).
+/// Whether two projected fields hold the same value. Fields of different types never do, except
+/// two nils: a nil optional casts to any optional type. (A projection's positions keep their types.)
 func sameValue(_ a: any Equatable, _ b: any Equatable) -> Bool {
     func compare<T: Equatable>(_ a: T) -> Bool {
         guard let b = b as? T else { return false }

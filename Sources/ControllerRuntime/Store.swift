@@ -264,6 +264,4 @@ public final class WaitingKeys: @unchecked Sendable {
     public func keys(following namespace: String) -> [ObjectKey] {
         lock.withLock { namespacesOf.filter { $0.value.contains(namespace) }.map(\.key) }
     }
-
-    public var members: [ObjectKey] { lock.withLock { Array(namespacesOf.keys) } }
 }

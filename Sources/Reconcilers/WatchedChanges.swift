@@ -41,4 +41,7 @@ public enum UpdateWindowWatches {
     public static let deployments: EventFilter<Deployment> = .onChange { [$0.status?.availableReplicas, $0.spec?.replicas] }
     /// What a budget allows now.
     public static let budgets: EventFilter<PodDisruptionBudget> = .onChange { [$0.status?.disruptionsAllowed] }
+    /// A ZonePlan's forecasts refitted (its first fit included): the windows that order their
+    /// nodes by them (`zonePlanRef`) plan again.
+    public static let zonePlanForecasts: EventFilter<ZonePlan> = .onChange { [$0.status?["lastForecastTime"]?.stringValue] }
 }

@@ -137,7 +137,7 @@ public struct ZonePlanReconciler: Sendable {
         // the same moment, or a node removed in between would be counted gone from the pool while
         // its pods still counted as serving (and the next node would follow at once).
         let nodes = caches.nodes.list()
-        let zoneWorkloads = workloadsByZone(spec, nodes: nodes)
+        let zoneWorkloads = workloadsByZone(spec, readyNodes: Set(nodes.filter(\.isReady).map(\.name)))
         var claims: [String: [String]] = [:]
         for (zone, list) in zoneWorkloads { for w in list { claims[w.key, default: []].append(zone) } }
         var forecastNotes: [String] = []
@@ -203,10 +203,8 @@ public struct ZonePlanReconciler: Sendable {
         let decision = ZonePlanPlanner(spec: spec).plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: seed)
         awaitingReadiness.set(key, following: decision.shrinking && enforce ? Set(snapshots.flatMap { $0.workloads.map(\.namespace) }) : nil)
         if let pool, let desired = decision.desiredNodes, desired != pool.currentNodes || decision.shrinking {
-            let zones = zip(decision.zones, snapshots).map { z, s in
-                "\(z.name) allocated \(z.allocated) serving \(s.workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) }) needed \(z.requirement.observedReplicas ?? 0)"
-            }.joined(separator: ", ")
-            logger.debug("ZonePlan \(plan.name): pool \(pool.name) has \(pool.currentNodes) nodes, partition \(decision.partition?.desiredNodes ?? -1), step \(desired); \(zones)")
+            // Built only at debug level (the message is an autoclosure).
+            logger.debug("ZonePlan \(plan.name): pool \(pool.name) has \(pool.currentNodes) nodes, partition \(decision.partition?.desiredNodes ?? -1), step \(desired); \(zip(decision.zones, snapshots).map { z, s in "\(z.name) allocated \(z.allocated) serving \(s.workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) }) needed \(z.requirement.observedReplicas ?? 0)" }.joined(separator: ", "))")
         }
         await memories.keep(planID, Dictionary(decision.zones.map { ($0.name, $0.memory) }, uniquingKeysWith: { $1 }))
 
@@ -365,7 +363,7 @@ public struct ZonePlanReconciler: Sendable {
     /// of their pods requests. Empty when the plan does not exist or has not forecast yet.
     public func loadOutlooks(planName: String) async -> [ZoneLoadOutlook] {
         guard let plan = caches.plans.get(ObjectKey(name: planName)), let spec = plan.spec else { return [] }
-        let byZone = workloadsByZone(spec, nodes: caches.nodes.list())
+        let byZone = workloadsByZone(spec, readyNodes: nil)
         let quantile = spec.forecast?.quantile ?? 0.9
         var out: [ZoneLoadOutlook] = []
         for zone in spec.zones ?? [] {
@@ -381,8 +379,10 @@ public struct ZonePlanReconciler: Sendable {
 
     // MARK: the world
 
-    /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile.
-    func workloadsByZone(_ spec: ZonePlan.Spec, nodes: [Node]) -> [String: [ZoneWorkload]] {
+    /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile. Their
+    /// Ready replicas are counted on `readyNodes` (`servingReplicas`); nil leaves them uncounted,
+    /// for a caller that does not read them.
+    func workloadsByZone(_ spec: ZonePlan.Spec, readyNodes: Set<String>?) -> [String: [ZoneWorkload]] {
         var hpaOf: [String: HorizontalPodAutoscaler] = [:]
         for h in caches.autoscalers.list() {
             guard let target = h.spec?.scaleTargetRef, target.kind == "Deployment" else { continue }
@@ -390,7 +390,6 @@ public struct ZonePlanReconciler: Sendable {
         }
         let deployments = caches.deployments.list().filter { $0.metadata.deletionTimestamp == nil }
         let namespaces = caches.namespaces.list()
-        let readyNodes = Set(nodes.filter(\.isReady).map(\.name))
         var out: [String: [ZoneWorkload]] = [:]
         for zone in spec.zones ?? [] {
             let selector = zone.workloads?.selector ?? LabelSelector()
@@ -403,7 +402,7 @@ public struct ZonePlanReconciler: Sendable {
                 let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
                 return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: max(0, (d.spec?.replicas ?? 1) - surge), surge: surge,
                                     perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
-                                    readyReplicas: caches.servingReplicas(of: d, readyNodes: readyNodes),
+                                    readyReplicas: readyNodes.map { caches.servingReplicas(of: d, readyNodes: $0) },
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName,
                                     hpa: hpa.map { h in
                                         ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,

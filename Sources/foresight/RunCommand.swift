@@ -121,6 +121,9 @@ struct RunCommand: AsyncParsableCommand {
         await windowController.watches(pods, filter: UpdateWindowWatches.pods, mapping: everyWindow)
         await windowController.watches(deployments, filter: UpdateWindowWatches.deployments, mapping: everyWindow)
         await windowController.watches(budgets, filter: UpdateWindowWatches.budgets, mapping: everyWindow)
+        await windowController.watches(zonePlans, filter: UpdateWindowWatches.zonePlanForecasts) { plan in
+            windows.store.list().filter { $0.spec?.zonePlanRef?.name == plan.name }.map(\.key)
+        }
 
         let elector: LeaderElector? = leaderElect ? LeaderElector(
             client: client, namespace: leaseNamespace ?? env["POD_NAMESPACE"] ?? "foresight-system", name: leaseName,

@@ -1,4 +1,5 @@
 import ControllerRuntime
+import ForesightAPI
 import Foundation
 import KubernetesCore
 import Reconcilers
@@ -63,6 +64,18 @@ import UpdatePlanning
         #expect(!ZonePlanWatches.deploymentReadiness.passes(scaled))
     }
 
+    /// A window ordered by a ZonePlan's forecasts plans again when the plan refits (its first fit
+    /// included), not on the plan's other status writes.
+    @Test func aZonePlanRefitWakesItsWindows() throws {
+        func plan(_ status: String) throws -> ZonePlan {
+            try JSONDecoder().decode(ZonePlan.self, from: Data(#"{"metadata":{"name":"shop","generation":1},"status":\#(status)}"#.utf8))
+        }
+        let unfitted = try plan(#"{"zoneCount":1}"#), fitted = try plan(#"{"zoneCount":1,"lastForecastTime":"2026-12-06T22:00:00Z"}"#)
+        #expect(UpdateWindowWatches.zonePlanForecasts.passes(.updated(old: unfitted, new: fitted)))
+        let later = try plan(#"{"zoneCount":2,"lastForecastTime":"2026-12-06T22:00:00Z"}"#)
+        #expect(!UpdateWindowWatches.zonePlanForecasts.passes(.updated(old: fitted, new: later)))
+    }
+
     /// Additions and deletions always pass; fields of different types never compare equal.
     @Test func additionsAndDeletionsAlwaysPass() throws {
         let n = try node(heartbeat: "10")
@@ -85,7 +98,7 @@ import UpdatePlanning
         #expect(keys.keys(following: "search") == [a])
         #expect(keys.keys(following: "other").isEmpty)
         keys.set(b, following: nil); keys.remove(a)
-        #expect(keys.members.isEmpty && keys.keys(following: "shop").isEmpty)
+        #expect(keys.keys(following: "shop").isEmpty && keys.keys(following: "search").isEmpty)
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<64 {
                 group.addTask {
