@@ -99,12 +99,16 @@ public struct PoolSnapshot: Sendable, Equatable {
     public var perNode: Resources?
     public var minNodes: Int
     public var maxNodes: Int
-    public init(name: String, currentNodes: Int, perNode: Resources?, minNodes: Int, maxNodes: Int) {
+    /// Of `currentNodes`, those cordoned (an UpdateWindow's node out for its update, an operator's
+    /// cordon): they take no new pod, so the pool asks for the nodes they take away.
+    public var unschedulableNodes: Int
+    public init(name: String, currentNodes: Int, perNode: Resources?, minNodes: Int, maxNodes: Int, unschedulableNodes: Int = 0) {
         self.name = name
         self.currentNodes = currentNodes
         self.perNode = perNode
         self.minNodes = minNodes
         self.maxNodes = maxNodes
+        self.unschedulableNodes = unschedulableNodes
     }
 }
 
@@ -227,9 +231,27 @@ public struct ZonePlanPlanner: Sendable {
         }
         var result = ZonePlanDecision(zones: decisions, partition: nil, pool: pool, desiredNodes: nil)
         if let pool, let perNode = pool.perNode {
-            let p = partition(zones: demands, pool: NodePoolCapacity(name: pool.name, perNode: perNode, minNodes: pool.minNodes, maxNodes: pool.maxNodes,
+            var p = partition(zones: demands, pool: NodePoolCapacity(name: pool.name, perNode: perNode, minNodes: pool.minNodes, maxNodes: pool.maxNodes,
                                                                       currentNodes: pool.currentNodes),
                               policy: policy, generalPurpose: generalPurpose, seed: seed)
+            // Cordoned nodes take no new pod. While an UpdateWindow's node is cordoned, its surge
+            // must find room on the open nodes, where it stands in for that node's pods (their
+            // replacements wait for it to come back): the open nodes must hold the zones' replicas.
+            // The pool asks for what that needs, plus the cordoned nodes, as far as maxNodes
+            // allows; the zones' grants are not cut for it (a surge that cannot be placed fails
+            // its node, which is safe).
+            let cordoned = min(max(0, pool.unschedulableNodes), pool.currentNodes)
+            if cordoned > 0 {
+                let placed = demands.map { d in
+                    let surge = surges[d.name] ?? 0
+                    return ZoneDemand(name: d.name, priority: d.priority, required: d.required - surge, minimum: d.minimum - surge,
+                                      maximum: d.maximum == Int.max ? d.maximum : d.maximum - surge, perReplica: d.perReplica)
+                }
+                let open = partition(zones: placed, pool: NodePoolCapacity(name: pool.name, perNode: perNode, minNodes: 0,
+                                                                         maxNodes: max(0, pool.maxNodes - cordoned), currentNodes: pool.currentNodes - cordoned),
+                                     policy: policy, seed: seed)
+                p.desiredNodes = max(p.desiredNodes, min(pool.maxNodes, open.desiredNodes + cordoned))
+            }
             result.partition = p
             result.desiredNodes = p.desiredNodes
             for i in result.zones.indices {

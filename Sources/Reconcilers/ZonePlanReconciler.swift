@@ -436,7 +436,8 @@ public struct ZonePlanReconciler: Sendable {
             }
             perNode = free
         }
-        return PoolSnapshot(name: p.name ?? "", currentNodes: nodes.count, perNode: perNode, minNodes: p.minNodes ?? 0, maxNodes: p.maxNodes ?? Int.max)
+        return PoolSnapshot(name: p.name ?? "", currentNodes: nodes.count, perNode: perNode, minNodes: p.minNodes ?? 0, maxNodes: p.maxNodes ?? Int.max,
+                            unschedulableNodes: nodes.filter(\.isUnschedulable).count)
     }
 
     // MARK: effects

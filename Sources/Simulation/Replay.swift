@@ -34,8 +34,10 @@ public struct PolicyFigures: Sendable, Codable, Equatable {
     public var windowUnservedShare: Double?
     public var nodeHours: Double
     public var replicaHours: Double
-    /// The largest shortfall of ready replicas below the policy's own desired replicas while a
-    /// window is open, as a share of those desired (0: capacity never dipped).
+    /// The largest share, while a window is open, of the Ready replicas the policy wants that
+    /// evictions and removed nodes have taken and that are not replaced by Ready pods yet (0:
+    /// capacity never dipped). Replicas still starting for a scale-up do not count: that lag is
+    /// the policy's sizing, measured by the unserved load, not a dip.
     public var maxWindowCapacityDip: Double?
     /// From the first node's update start to the last node's finish, in hours (nil: none updated).
     public var updateMakespanHours: Double?
@@ -199,9 +201,11 @@ public struct Replay: Sendable {
             if window != nil {
                 windowLoad += served * tick
                 windowUnserved += short * tick
-                let want = desired.reduce(0, +)
+                // Ready replicas the policy wants, against what they would be had no eviction or
+                // removed node taken any: a replica still starting for a scale-up is no dip.
                 let have = (0..<zoneCount).reduce(0) { $0 + min(desired[$1], after.ready[$1]) }
-                if want > 0 { maxDip = max(maxDip, 1 - Double(have) / Double(want)) }
+                let undisturbed = (0..<zoneCount).reduce(0) { $0 + min(desired[$1], after.ready[$1] + after.displaced[$1]) }
+                if undisturbed > 0 { maxDip = max(maxDip, 1 - Double(have) / Double(undisturbed)) }
             }
             cluster.account(dt: tick, now: now)
             if tickIndex % sampleEvery == 0 {
@@ -260,7 +264,7 @@ public struct Replay: Sendable {
             if !underused { cluster.setUnderused(n.id, since: nil); continue }
             guard let since = n.underusedSince else { cluster.setUnderused(n.id, since: now); continue }
             if !removed, now - since >= 600, cluster.nodeCount > s.pool.minNodes, cluster.podsFitElsewhere(n.id, now: now) {
-                cluster.removeNode(n.id)
+                cluster.removeNode(n.id, now: now)
                 removed = true
             }
         }
@@ -279,7 +283,7 @@ public struct Replay: Sendable {
         } else if target < cluster.nodeCount, !inWindow, pendingLeft == 0 {
             let candidates = cluster.nodes.values.filter { cluster.isSchedulable($0, at: now) }.sorted { ($0.usedMillis, $0.id) < ($1.usedMillis, $1.id) }
             if let n = candidates.first, cluster.podsFitElsewhere(n.id, now: now) {
-                cluster.removeNode(n.id)
+                cluster.removeNode(n.id, now: now)
                 cluster.schedule(now: now)
             }
         }
@@ -469,7 +473,8 @@ struct ForesightState {
         // The pool gives no node back while a window is open (`scalePool`): the plan is told so, so
         // that it does not surge zones for a node that cannot go.
         let pool = PoolSnapshot(name: "pool", currentNodes: cluster.nodeCount, perNode: Resources(cpuMillis: s.pool.cpuMillisPerNode, memoryBytes: 0),
-                                minNodes: inWindow ? min(max(s.pool.minNodes, cluster.nodeCount), s.pool.maxNodes) : s.pool.minNodes, maxNodes: s.pool.maxNodes)
+                                minNodes: inWindow ? min(max(s.pool.minNodes, cluster.nodeCount), s.pool.maxNodes) : s.pool.minNodes, maxNodes: s.pool.maxNodes,
+                                unschedulableNodes: cluster.nodes.values.filter(\.cordoned).count)
         if planner == nil { planner = ZonePlanPlanner(spec: spec(s)) }
         let decision = planner!.plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: s.seed)
         for z in decision.zones { memory[z.name] = z.memory }
@@ -528,6 +533,9 @@ struct UpdaterState {
 
     init(seed: UInt64) { self.seed = seed }
 
+    /// How long a node's surge may take to be Ready: the controller's default `drain.timeout`.
+    static let surgeTimeout: Double = 600
+
     mutating func step(policy: Policy, update: Scenario.Update, window: WindowSchedule.Occurrence?, cluster: inout VirtualCluster,
                        now: Double, rng: inout SeededGenerator, plan: UpdatePlan?) {
         // Nodes in flight move on, open window or not.
@@ -536,7 +544,18 @@ struct UpdaterState {
             switch phase {
             case .surging(let since, let surge):
                 let ready = surge.allSatisfy { cluster.pods[$0].map { $0.readyAt <= now } ?? true }
-                if ready || now - since > 1800 { drain(id, &cluster, now: now, update: update); inFlight[id] = .out }
+                if ready {
+                    drain(id, &cluster, now: now, update: update)
+                    inFlight[id] = .out
+                } else if now - since > Self.surgeTimeout {
+                    // As the controller does: a surge not Ready within the drain timeout fails the
+                    // node before any eviction. It stays cordoned, is retried once, and its surge goes.
+                    cluster.markUpdated(id, false)
+                    if cluster.nodes[id]!.failedAttempts < 2 { order.append(id) }
+                    giveBack(surge, &cluster)
+                    pendingSurge[id] = nil
+                    inFlight[id] = nil
+                }
             case .out:
                 guard let until = node.outUntil, now >= until else { continue }
                 cluster.setOut(id, until: nil)
@@ -606,7 +625,7 @@ struct UpdaterState {
     }
 
     func drain(_ id: Int, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update) {
-        for p in cluster.podIDs(on: id) { cluster.evict(p) }
+        for p in cluster.podIDs(on: id) { cluster.evict(p, now: now) }
         cluster.setOut(id, until: now + update.updateTime)
     }
 

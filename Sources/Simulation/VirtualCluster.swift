@@ -29,6 +29,9 @@ public struct VirtualCluster: Sendable {
         public var readyAt: Double = .infinity
         /// Added ahead of a drain (make-before-break); given back after the node is done.
         public var surge = false
+        /// Stands in for a Ready replica that an eviction or a removed node took: until it is Ready,
+        /// that replica is missing (see `census`).
+        public var replacing = false
     }
 
     public let cpuPerReplica: [Int64]
@@ -38,12 +41,15 @@ public struct VirtualCluster: Sendable {
     private var nextNode = 0, nextPod = 0
     /// Evictions per pod id (a replacement is a new pod: a moved replica counts once per move).
     public private(set) var evictions: [Int: Int] = [:]
+    /// Per zone, Ready replicas evicted whose replacement the next `reconcile` has still to make.
+    private var replacementsOwed: [Int]
     /// Node-seconds and replica-seconds so far (nodes from request to removal, pods while placed or pending).
     public private(set) var nodeSeconds = 0.0, replicaSeconds = 0.0
 
     public init(cpuPerReplica: [Int64], podStartDelay: [Double], nodes: Int, cpuPerNode: Int64) {
         self.cpuPerReplica = cpuPerReplica
         self.podStartDelay = podStartDelay
+        self.replacementsOwed = Array(repeating: 0, count: cpuPerReplica.count)
         for _ in 0..<nodes { _ = addNode(cpuMillis: cpuPerNode, now: -.infinity, delay: 0) }
     }
 
@@ -57,9 +63,16 @@ public struct VirtualCluster: Sendable {
         return id
     }
 
-    /// Removes a node; its pods go back to pending (their ReplicaSet makes new ones).
-    public mutating func removeNode(_ id: Int) {
-        for p in podIDs(on: id) { pods[p]?.node = nil; pods[p]?.readyAt = .infinity }
+    /// Removes a node; its pods go back to pending (their ReplicaSet makes new ones), each one that
+    /// was Ready (or stood in for one) now replacing a Ready replica.
+    public mutating func removeNode(_ id: Int, now: Double) {
+        for p in podIDs(on: id) {
+            guard var pod = pods[p] else { continue }
+            pod.replacing = pod.readyAt <= now || pod.replacing
+            pod.node = nil
+            pod.readyAt = .infinity
+            pods[p] = pod
+        }
         nodes[id] = nil
     }
 
@@ -77,15 +90,17 @@ public struct VirtualCluster: Sendable {
 
     // MARK: pods
 
-    /// Per zone, in one pass: pods Ready at `now` (surge included: they serve load too), and
-    /// regular pods (what the zone's Deployment counts, surge excluded), and surge pods.
-    public func census(at now: Double) -> (ready: [Int], regular: [Int], surge: [Int]) {
-        var ready = [Int](repeating: 0, count: cpuPerReplica.count), regular = ready, surge = ready
+    /// Per zone, in one pass: pods Ready at `now` (surge included: they serve load too), regular
+    /// pods (what the zone's Deployment counts, surge excluded), surge pods, and `displaced`: Ready
+    /// replicas that evictions and removed nodes took and that are not replaced by a Ready pod yet
+    /// (new replicas still starting are not displaced ones: a scale-up's lag is not a dip).
+    public func census(at now: Double) -> (ready: [Int], regular: [Int], surge: [Int], displaced: [Int]) {
+        var ready = [Int](repeating: 0, count: cpuPerReplica.count), regular = ready, surge = ready, displaced = replacementsOwed
         for p in pods.values {
-            if p.readyAt <= now { ready[p.zone] += 1 }
+            if p.readyAt <= now { ready[p.zone] += 1 } else if p.replacing { displaced[p.zone] += 1 }
             if p.surge { surge[p.zone] += 1 } else { regular[p.zone] += 1 }
         }
-        return (ready, regular, surge)
+        return (ready, regular, surge, displaced)
     }
 
     @discardableResult
@@ -101,10 +116,13 @@ public struct VirtualCluster: Sendable {
         if let n = p.node { nodes[n]?.usedMillis -= cpuPerReplica[p.zone] }
     }
 
-    /// Evicts a pod: it is gone, and its ReplicaSet (the next `reconcile`) makes a pending replacement.
-    public mutating func evict(_ id: Int) {
-        guard pods[id] != nil else { return }
+    /// Evicts a pod: it is gone, and its ReplicaSet (the next `reconcile`) makes a pending
+    /// replacement, which replaces a Ready replica when this pod was one (or stood in for one).
+    /// A surge pod has no replacement: it was extra.
+    public mutating func evict(_ id: Int, now: Double) {
+        guard let pod = pods[id] else { return }
         evictions[id, default: 0] += 1
+        if !pod.surge && (pod.readyAt <= now || pod.replacing) { replacementsOwed[pod.zone] += 1 }
         deletePod(id)
     }
 
@@ -114,7 +132,10 @@ public struct VirtualCluster: Sendable {
         for z in desired.indices {
             let mine = pods.values.filter { $0.zone == z && !$0.surge }
             if mine.count < desired[z] {
-                for _ in mine.count..<desired[z] { addPod(zone: z) }
+                for _ in mine.count..<desired[z] {
+                    let id = addPod(zone: z)
+                    if replacementsOwed[z] > 0 { replacementsOwed[z] -= 1; pods[id]?.replacing = true }
+                }
             } else if mine.count > desired[z] {
                 let order = mine.sorted { a, b in
                     let ra = a.node == nil ? 0 : (a.readyAt > now ? 1 : 2), rb = b.node == nil ? 0 : (b.readyAt > now ? 1 : 2)
@@ -122,6 +143,7 @@ public struct VirtualCluster: Sendable {
                 }
                 for p in order.prefix(mine.count - desired[z]) { deletePod(p.id) }
             }
+            replacementsOwed[z] = 0  // what this pass did not make, the ReplicaSet no longer wants
         }
     }
 

@@ -117,6 +117,33 @@ import Testing
         #expect(settled.desiredNodes == 6 && settled.shrink == nil && !settled.shrinking)
     }
 
+    /// An UpdateWindow cordoned one of three nodes and surged the zone by the three pods on it.
+    /// Counted over all three nodes, 9 replicas and the surge of 3 fit; but the cordoned node's
+    /// room takes no pod, and the two open nodes hold 8. The pool asks for a fourth node so the
+    /// surge can be placed; the zone's grant is what it was. Once the node is back (uncordoned,
+    /// the surge still held), three nodes do again; at maxNodes the zone is not cut for it.
+    @Test func aCordonedNodeIsNoRoomForTheSurgeThatCoversIt() {
+        let p = planner([zone("web", priority: 1)])
+        func plan(cordoned: Int, maxNodes: Int = 10) -> ZonePlanDecision {
+            var w = workload("w", replicas: 9)
+            w.surge = 3
+            w.readyReplicas = 9
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 450), observedLoad: 400, forecastProblem: nil, workloads: [w], blockers: [])
+            let pool = PoolSnapshot(name: "g", currentNodes: 3, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1,
+                                    maxNodes: maxNodes, unschedulableNodes: cordoned)
+            return p.plan(snapshots: [web], pool: pool, memory: ["web": ZoneMemory(lastRequired: 9)], now: Date(), seed: 1)
+        }
+        let out = plan(cordoned: 1)
+        #expect(out.desiredNodes == 4, "9 replicas on the open nodes need 3, and one is cordoned")
+        #expect(out.zones[0].allocated == 9 && out.zones[0].required == 9)
+        let back = plan(cordoned: 0)
+        #expect(back.desiredNodes == 3, "12 pods of 500m on three nodes of 2 CPU")
+        #expect(back.zones[0].allocated == 9)
+        let capped = plan(cordoned: 1, maxNodes: 3)
+        #expect(capped.desiredNodes == 3 && capped.zones[0].allocated == 9, "the zone is not cut to make room for the surge")
+        #expect(plan(cordoned: 3).desiredNodes == 6, "every node cordoned: the zone's three nodes come on top")
+    }
+
     /// The same pool, but the Deployment's HPA stops at 24 replicas: the surge could never be
     /// written, so it would never be Ready. The pool keeps its node and says why, instead of
     /// waiting for a surge that cannot come; an HPA with room surges as before.

@@ -48,12 +48,38 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         c.schedule(now: 0)
         let node = c.pods.values.first!.node!
         c.setCordoned(node, true)
-        for p in c.podIDs(on: node) { c.evict(p) }
+        for p in c.podIDs(on: node) { c.evict(p, now: 100) }
+        #expect(c.census(at: 100).displaced == [1], "owed before the ReplicaSet makes the replacement")
         c.reconcile(desired: [2], now: 100)
         c.schedule(now: 100)
         #expect(c.podIDs(on: node).isEmpty)
         #expect(c.census(at: 100).ready == [1] && c.census(at: 130).ready == [2], "the replacement is Ready 30 s later")
+        #expect(c.census(at: 100).displaced == [1] && c.census(at: 130).displaced == [0])
         #expect(c.evictions.count == c.evictions.values.reduce(0, +), "one eviction per evicted pod")
+    }
+
+    /// Displaced replicas are the Ready ones an eviction or a removed node took, until a
+    /// replacement is Ready: not replicas still starting for a scale-up, not a pod evicted before
+    /// it was Ready, and not a replacement the ReplicaSet no longer wants.
+    @Test func onlyReadyReplicasTakenAreDisplaced() {
+        var c = VirtualCluster(cpuPerReplica: [500, 500], podStartDelay: [30, 30], nodes: 3, cpuPerNode: 1000)
+        c.reconcile(desired: [2, 1], now: 0)
+        c.schedule(now: 0)
+        c.reconcile(desired: [4, 1], now: 40)
+        c.schedule(now: 40)
+        #expect(c.census(at: 40).ready == [2, 1] && c.census(at: 40).displaced == [0, 0], "a scale-up starting is no dip")
+        let fresh = c.pods.values.first { $0.zone == 0 && $0.readyAt > 40 }!
+        c.evict(fresh.id, now: 41)
+        let readyOne = c.pods.values.first { $0.zone == 1 }!
+        c.removeNode(readyOne.node!, now: 41)
+        let census = c.census(at: 41)
+        #expect(census.displaced[1] == 1, "the zone-1 replica lost with its node")
+        #expect(census.displaced[0] == c.pods.values.filter { $0.zone == 0 && $0.replacing && $0.readyAt > 41 }.count,
+                "zone 0 lost only what the removed node held Ready; the evicted pod was still starting")
+        c.reconcile(desired: [0, 1], now: 42)
+        #expect(c.census(at: 42).displaced[0] == 0, "a replacement scaled away is owed no more")
+        c.schedule(now: 42)
+        #expect(c.census(at: 72).displaced == [0, 0] && c.census(at: 72).ready == [0, 1])
     }
 }
 
@@ -91,6 +117,43 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(run.figures.unservedShare > 0)
     }
 
+    /// Two nodes of 2 CPU hold five replicas of 500m (three and two). A node's surge (two or three
+    /// pods) fits on the pool's CPU counted over both nodes, but not on the open one: Foresight's
+    /// pool adds a node while one is cordoned, so each surge is placed and Ready before its node
+    /// is drained. Without the node, the surge would wait and its update fail.
+    @Test func aSurgeWithNoRoomOnTheOpenNodesGetsANode() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 2, minNodes: 2, maxNodes: 4, cpuPerNode: "2", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 5, maxReplicas: 5, buffer: "0"}]
+        updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        seasons: [1d]
+        """, trace: minutes(days: 3) { _ in 40 })
+        let run = Replay(scenario: s).run(.foresight)
+        #expect(run.figures.nodesNotUpdated == 0, "\(run.figures)")
+        #expect(run.figures.maxWindowCapacityDip == 0 && run.figures.windowUnservedShare == 0)
+        #expect(run.figures.evictionsPerPod == 1)
+    }
+
+    /// A load step inside a window, with no node to update (the reactive policy updates none): the
+    /// replicas starting for it leave load unserved, but nothing was taken, so nothing dipped.
+    @Test func aScaleUpInsideAWindowIsNoDip() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 4, minNodes: 4, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 3m, minReplicas: 1, maxReplicas: 8, targetUtilization: 1}]
+        updateWindow: {start: "2026-01-06 10:00:00", duration: 4h}
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        seasons: [1d]
+        """, trace: minutes(days: 3) { m in m % 1440 >= 720 ? 70 : 5 })
+        let reactive = Replay(scenario: s).run(.reactive)
+        #expect((reactive.figures.windowUnservedShare ?? 0) > 0, "the step is served late")
+        #expect(reactive.figures.maxWindowCapacityDip == 0, "\(reactive.figures)")
+    }
+
     /// A drain with and without surge: kured evicts first, so the node's pods are unserved until
     /// their replacements start; Foresight's surge is Ready before the eviction, so nothing is.
     @Test func aDrainWithSurgeKeepsCapacityAndWithoutItDips() throws {
@@ -110,6 +173,7 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect((kured.figures.windowUnservedShare ?? 0) > 0, "evicting first leaves the load short while replacements start")
         #expect(kured.figures.maxWindowCapacityDip ?? 0 > 0)
         #expect(foresight.figures.windowUnservedShare == 0, "the surge was Ready before the eviction: \(foresight.figures)")
+        #expect(foresight.figures.maxWindowCapacityDip == 0, "nor did capacity dip")
         #expect(foresight.figures.evictionsPerPod == 1, "no pod moved twice")
     }
 }
