@@ -410,6 +410,93 @@ extension EndToEnd {
         expectReadyReplicasNeverBelowTheLoad(seen)
     }
 
+    /// A ZonePlan's pool of two nodes (8 CPU) holds the five 2-CPU replicas of web it sizes (three
+    /// and two). An UpdateWindow over the pool cordons a node and surges web by its pods: counted
+    /// over both nodes the surge fits, but the open node has room for at most two of them. The
+    /// plan's pool takes a third node while one is cordoned, the surge is placed and Ready before
+    /// the drain, and every node is updated with web's available replicas never below five; then
+    /// the pool goes back to two.
+    @Test func aWindowsSurgeOnAFullPoolGetsANodeFromTheZonePlan() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zw")
+        defer {
+            _ = try? Cluster.kubectl(["delete", "updatewindow", bed.run, "--timeout=60s"], allowFailure: true)
+            bed.tearDown()
+        }
+        let run = bed.run, ns = bed.ns
+        try bed.startPoolSimulator()
+        let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 5)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": trace]))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: simulator.foresight.dev/v1alpha1
+        kind: NodePool
+        metadata: {name: \(run), namespace: \(ns)}
+        spec: {replicas: 2, labels: {pool: \(run)}}
+        ---
+
+        """ + deploymentYAML("web", ns: ns, labels: "{tier: web}", replicas: 5, podSpec: """
+        {nodeSelector: {pool: \(run)}, terminationGracePeriodSeconds: 1, containers: [{name: c, image: nginx, resources: {requests: {cpu: "2", memory: 64Mi}}}]}
+        """))
+        let client = try Cluster.admin()
+        _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
+            try await client.get(Deployment.self, namespace: ns, name: "web").status?.readyReplicas == 5 ? true : nil
+        }
+        try bed.startController()
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: ZonePlan
+        metadata: {name: \(run)}
+        spec:
+          mode: Enforce
+        \(bed.nodePoolSpec(maxNodes: 4))
+          forecast:
+            source: {configMap: {namespace: \(ns), name: load-history}}
+            history: 14d
+            horizon: 2h
+            step: 5m
+            seasonalities: [1d]
+          zones:
+          - name: web
+            priority: 100
+            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: web}}}
+            load: {perReplica: 100}
+            buffer: 0
+            minReplicas: 5
+            maxReplicas: 5
+        """)
+        _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
+            try jsonpath("zoneplan", run, ".status.nodePools[0].desiredNodes") == "2" ? true : nil
+        }
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+        apiVersion: foresight.dev/v1alpha1
+        kind: UpdateWindow
+        metadata: {name: \(run)}
+        spec:
+          nodeSelector: {matchLabels: {pool: \(run)}}
+          schedule: {start: "\(Timestamp.format(Date().addingTimeInterval(-5)))", duration: 1h}
+          maxUnavailable: 1
+          drain: {timeout: 90s}
+          update: {nodeTimeout: 2m}
+          verify: {settle: 2s}
+        """)
+        var pools: [Int] = [], available: [Int] = []
+        let phase = try await Cluster.eventually(timeout: 420) { () async throws -> String? in
+            pools.append(Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1)
+            available.append(try await client.get(Deployment.self, namespace: ns, name: "web").status?.availableReplicas ?? 0)
+            let p = try Cluster.kubectl(["get", "updatewindow", run, "-o", "jsonpath={.status.phase}"]).out
+            return p == "Completed" || p == "Failed" ? p : nil
+        }
+        let nodes = try Cluster.kubectl(["get", "updatewindow", run, "-o", "jsonpath={range .status.nodes[*]}{.name}={.phase}: {.message}{\"\\n\"}{end}"]).out
+        print("window \(phase); pool over time \(pools.map(String.init).joined(separator: " ")); web available \(available.map(String.init).joined(separator: " "))\n\(nodes)")
+        #expect(phase == "Completed", "\(nodes)")
+        #expect(pools.contains { $0 >= 3 }, "the pool took a node while one was cordoned")
+        #expect(available.allSatisfy { $0 >= 5 }, "web's available replicas never dipped: \(available)")
+        let back = try await Cluster.eventually(timeout: 240) { () throws -> Int? in
+            let n = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
+            return n == 2 ? n : nil
+        }
+        #expect(back == 2, "the pool gives the node back once no node is cordoned")
+    }
+
     /// The shrink keeps no state in the controller: one killed (SIGKILL) while its surge is asked
     /// for, and another killed once the first node has gone, leave the pool, the surge and the
     /// plan to the next, which finishes the same steps: one node at a time, the surge given back.
