@@ -15,14 +15,19 @@ public enum ZonePlanWatches {
     public static let autoscalers: EventFilter<HorizontalPodAutoscaler> = .onChange { [$0.spec, $0.metadata.annotations] }
     /// Namespace labels, which zones select by.
     public static let namespaces: EventFilter<Namespace> = .onChange { [$0.metadata.labels] }
-    /// A node's labels (pool membership), capacity and readiness.
-    public static let nodes: EventFilter<Node> = .onChange { [$0.metadata.labels, $0.status?.allocatable, $0.isReady] }
+    /// A node's labels (pool membership), capacity, readiness, cordon, and an UpdateWindow's taint.
+    public static let nodes: EventFilter<Node> = .onChange { [$0.metadata.labels, $0.status?.allocatable, $0.isReady, $0.isUnschedulable, $0.awaitsUpdate] }
     /// What a DaemonSet's pods take from every node.
     public static let daemonSets: EventFilter<DaemonSet> = .onChange { [$0.spec] }
     /// A pod becoming Ready or not, bound, or terminating: for plans whose pool gives nodes back.
     public static let podReadiness: EventFilter<CachedPod> = .onChange { [$0.isReady, $0.nodeName, $0.deletionTime] }
     /// A Deployment's Ready count: for plans whose pool gives nodes back.
     public static let deploymentReadiness: EventFilter<Deployment> = .onChange { [$0.status?.readyReplicas] }
+}
+
+extension Node {
+    /// Carries an UpdateWindow's `update-pending` taint: the window has still to update it.
+    var awaitsUpdate: Bool { spec?.taints?.contains { $0.key == UpdateHandshake.pendingTaint } ?? false }
 }
 
 /// Which changes of each kind wake the UpdateWindow controller.

@@ -102,13 +102,18 @@ public struct PoolSnapshot: Sendable, Equatable {
     /// Of `currentNodes`, those cordoned (an UpdateWindow's node out for its update, an operator's
     /// cordon): they take no new pod, so the pool asks for the nodes they take away.
     public var unschedulableNodes: Int
-    public init(name: String, currentNodes: Int, perNode: Resources?, minNodes: Int, maxNodes: Int, unschedulableNodes: Int = 0) {
+    /// Of `currentNodes`, those an UpdateWindow still has to update (its `update-pending` taint):
+    /// while there are any, the pool gives no node back.
+    public var nodesAwaitingUpdate: Int
+    public init(name: String, currentNodes: Int, perNode: Resources?, minNodes: Int, maxNodes: Int, unschedulableNodes: Int = 0,
+                nodesAwaitingUpdate: Int = 0) {
         self.name = name
         self.currentNodes = currentNodes
         self.perNode = perNode
         self.minNodes = minNodes
         self.maxNodes = maxNodes
         self.unschedulableNodes = unschedulableNodes
+        self.nodesAwaitingUpdate = nodesAwaitingUpdate
     }
 }
 
@@ -269,7 +274,11 @@ public struct ZonePlanPlanner: Sendable {
                                       ready: workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) },
                                       perReplica: demands.first { $0.name == z.name }?.perReplica ?? .zero)
             }
-            var step = shrinkStep(current: pool.currentNodes, target: p.desiredNodes, maxNodes: pool.maxNodes, perNode: perNode, zones: exposures)
+            // Nor while an UpdateWindow updates the pool's nodes: its surges need the room, and a
+            // node given back between two of its nodes would be asked for again at the next.
+            let holdForWindow = pool.nodesAwaitingUpdate > 0 && p.desiredNodes < pool.currentNodes && pool.currentNodes <= pool.maxNodes
+            var step = shrinkStep(current: pool.currentNodes, target: holdForWindow ? pool.currentNodes : p.desiredNodes, maxNodes: pool.maxNodes,
+                                  perNode: perNode, zones: exposures)
             // A surge the zone's HPAs cannot take (their maxReplicas) would never be Ready: the
             // pool keeps its nodes, and says why, instead of waiting for it.
             let beyondMaximum = step.surge.keys.sorted().filter { name in
@@ -280,10 +289,13 @@ public struct ZonePlanPlanner: Sendable {
             }
             if !beyondMaximum.isEmpty { step = ShrinkStep(nodes: pool.currentNodes, surge: [:], waitingFor: [], surgeDoesNotFit: false) }
             result.desiredNodes = step.nodes
-            result.shrinking = p.desiredNodes < pool.currentNodes
+            result.shrinking = p.desiredNodes < pool.currentNodes && !holdForWindow
             for i in result.zones.indices { result.zones[i].allocated += step.surge[result.zones[i].name] ?? 0 }
             let surged = step.surge.sorted { $0.key < $1.key }.map { "\($0.key) +\($0.value)" }.joined(separator: ", ")
-            if !beyondMaximum.isEmpty {
+            if holdForWindow {
+                result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), while an UpdateWindow updates the pool's nodes "
+                    + "(\(pool.nodesAwaitingUpdate) still to go)"
+            } else if !beyondMaximum.isEmpty {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes): a node given back would take replicas the load needs now, "
                     + "and the surge that would cover them is beyond the maxReplicas of the HPAs of \(beyondMaximum.joined(separator: ", "))"
             } else if step.surgeDoesNotFit {

@@ -437,7 +437,7 @@ public struct ZonePlanReconciler: Sendable {
             perNode = free
         }
         return PoolSnapshot(name: p.name ?? "", currentNodes: nodes.count, perNode: perNode, minNodes: p.minNodes ?? 0, maxNodes: p.maxNodes ?? Int.max,
-                            unschedulableNodes: nodes.filter(\.isUnschedulable).count)
+                            unschedulableNodes: nodes.filter(\.isUnschedulable).count, nodesAwaitingUpdate: nodes.filter(\.awaitsUpdate).count)
     }
 
     // MARK: effects

@@ -45,6 +45,19 @@ import UpdatePlanning
         #expect(ZonePlanWatches.nodes.passes(notReady) && UpdateWindowWatches.nodes.passes(notReady))
     }
 
+    /// A plan sizes its pool by the nodes that take pods and holds it while a window updates them:
+    /// a cordon and an UpdateWindow's pending taint wake it (and nothing else of the same beat).
+    @Test func aCordonAndAWindowsTaintWakeThePlans() throws {
+        var cordoned = try node(heartbeat: "11")
+        cordoned.spec = try JSONDecoder().decode(NodeSpec.self, from: Data(#"{"unschedulable": true}"#.utf8))
+        #expect(ZonePlanWatches.nodes.passes(.updated(old: try node(heartbeat: "10"), new: cordoned)))
+        var tainted = try node(heartbeat: "11")
+        tainted.spec = try JSONDecoder().decode(NodeSpec.self, from: Data(#"{"taints": [{"key": "foresight.dev/update-pending", "effect": "PreferNoSchedule"}]}"#.utf8))
+        #expect(tainted.spec?.taints?.first?.key == UpdateHandshake.pendingTaint)
+        #expect(ZonePlanWatches.nodes.passes(.updated(old: try node(heartbeat: "10"), new: tainted)))
+        #expect(!ZonePlanWatches.nodes.passes(.updated(old: tainted, new: tainted)))
+    }
+
     /// A Deployment's status write wakes a plan only through its Ready count, which only plans
     /// whose pool gives nodes back follow; a change of size wakes every plan.
     @Test func aDeploymentStatusWriteWakesOnlyWhatReadsIt() throws {

@@ -144,6 +144,25 @@ import Testing
         #expect(plan(cordoned: 3).desiredNodes == 6, "every node cordoned: the zone's three nodes come on top")
     }
 
+    /// A pool above its partition gives no node back while an UpdateWindow still has nodes of it to
+    /// update, and says so; once none is left, it shrinks as before (behind a surge here).
+    @Test func aPoolIsHeldWhileAWindowUpdatesItsNodes() {
+        let p = planner([zone("web", priority: 1)])
+        func plan(awaiting: Int) -> ZonePlanDecision {
+            var w = workload("w", replicas: 24)
+            w.readyReplicas = 24
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 1200), observedLoad: 1100, forecastProblem: nil, workloads: [w], blockers: [])
+            let pool = PoolSnapshot(name: "g", currentNodes: 7, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 24,
+                                    nodesAwaitingUpdate: awaiting)
+            return p.plan(snapshots: [web], pool: pool, memory: ["web": ZoneMemory(lastRequired: 24)], now: Date(), seed: 1)
+        }
+        let held = plan(awaiting: 2)
+        #expect(held.desiredNodes == 7 && held.zones[0].allocated == 24 && !held.shrinking, "no surge for a node that stays")
+        #expect(held.shrink == "kept at 7 nodes, not 6, while an UpdateWindow updates the pool's nodes (2 still to go)")
+        let after = plan(awaiting: 0)
+        #expect(after.desiredNodes == 7 && after.zones[0].allocated == 26 && after.shrinking)
+    }
+
     /// The same pool, but the Deployment's HPA stops at 24 replicas: the surge could never be
     /// written, so it would never be Ready. The pool keeps its node and says why, instead of
     /// waiting for a surge that cannot come; an HPA with room surges as before.
