@@ -251,28 +251,34 @@ extension EndToEnd {
         #expect(try Cluster.kubectl(["get", "zoneplan", run]).out.contains(run))
     }
 
-    /// The shrink scenario: a pool of 6 simulated nodes where 4 hold what the plan needs, one
-    /// Deployment `web` of 2-CPU pods (four to a node of 8) under a flat load of about 500 at 50 a
-    /// replica, so 10 or 11 replicas serve it and the plan asks for 2 more. Returns once the six
-    /// nodes are Ready; the ZonePlan is `shrinkPlanYAML`.
-    func startShrinkScenario(_ bed: ZonePlanTestBed) async throws {
+    /// A NodePool of `nodes` simulated nodes (8 CPU) labelled `pool: <run>`, one Deployment `web` of
+    /// `replicas` 2-CPU pods (four to a node) on them, and a flat load history of about 500 for it.
+    /// Returns once the nodes are Ready.
+    func startFlatLoadPool(_ bed: ZonePlanTestBed, nodes: Int, replicas: Int = 1, noiseSeed: UInt64) async throws {
         let run = bed.run, ns = bed.ns
         try bed.startPoolSimulator()
-        let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 11)
+        let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: noiseSeed)
         try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": trace]))
         try Cluster.kubectl(["apply", "-f", "-"], stdin: """
         apiVersion: simulator.foresight.dev/v1alpha1
         kind: NodePool
         metadata: {name: \(run), namespace: \(ns)}
-        spec: {replicas: 6, labels: {pool: \(run)}}
+        spec: {replicas: \(nodes), labels: {pool: \(run)}}
         ---
 
-        """ + deploymentYAML("web", ns: ns, labels: "{tier: web}", podSpec: """
+        """ + deploymentYAML("web", ns: ns, labels: "{tier: web}", replicas: replicas, podSpec: """
         {nodeSelector: {pool: \(run)}, terminationGracePeriodSeconds: 1, containers: [{name: c, image: nginx, resources: {requests: {cpu: "2", memory: 64Mi}}}]}
         """))
         _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
-            try await Cluster.admin().list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.filter(\.isReady).count == 6 ? true : nil
+            try await Cluster.admin().list(Node.self, options: ListOptions(labelSelector: "pool=\(run)")).items.filter(\.isReady).count == nodes ? true : nil
         }
+    }
+
+    /// The shrink scenario: a pool of 6 simulated nodes where 4 hold what the plan needs, `web`
+    /// under a flat load of about 500 at 50 a replica, so 10 or 11 replicas serve it and the plan
+    /// asks for 2 more. The ZonePlan is `shrinkPlanYAML`.
+    func startShrinkScenario(_ bed: ZonePlanTestBed) async throws {
+        try await startFlatLoadPool(bed, nodes: 6, noiseSeed: 11)
     }
 
     func shrinkPlanYAML(_ bed: ZonePlanTestBed, buffer: Int = 2) -> String {
@@ -423,19 +429,7 @@ extension EndToEnd {
             bed.tearDown()
         }
         let run = bed.run, ns = bed.ns
-        try bed.startPoolSimulator()
-        let trace = risingTraceCSV(now: Date(), days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 5)
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: configMapYAML(ns, ["web": trace]))
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
-        apiVersion: simulator.foresight.dev/v1alpha1
-        kind: NodePool
-        metadata: {name: \(run), namespace: \(ns)}
-        spec: {replicas: 2, labels: {pool: \(run)}}
-        ---
-
-        """ + deploymentYAML("web", ns: ns, labels: "{tier: web}", replicas: 5, podSpec: """
-        {nodeSelector: {pool: \(run)}, terminationGracePeriodSeconds: 1, containers: [{name: c, image: nginx, resources: {requests: {cpu: "2", memory: 64Mi}}}]}
-        """))
+        try await startFlatLoadPool(bed, nodes: 2, replicas: 5, noiseSeed: 5)
         let client = try Cluster.admin()
         _ = try await Cluster.eventually(timeout: 60) { () async throws -> Bool? in
             try await client.get(Deployment.self, namespace: ns, name: "web").status?.readyReplicas == 5 ? true : nil
@@ -486,7 +480,12 @@ extension EndToEnd {
             return p == "Completed" || p == "Failed" ? p : nil
         }
         let nodes = try Cluster.kubectl(["get", "updatewindow", run, "-o", "jsonpath={range .status.nodes[*]}{.name}={.phase}: {.message}{\"\\n\"}{end}"]).out
-        print("window \(phase); pool over time \(pools.map(String.init).joined(separator: " ")); web available \(available.map(String.init).joined(separator: " "))\n\(nodes)")
+        // Runs of equal samples, as value×count.
+        func runs(_ xs: [Int]) -> String {
+            xs.reduce(into: [(Int, Int)]()) { r, x in if r.last?.0 == x { r[r.count - 1].1 += 1 } else { r.append((x, 1)) } }
+                .map { "\($0.0)×\($0.1)" }.joined(separator: " ")
+        }
+        print("window \(phase); pool over time \(runs(pools)); web available \(runs(available))\n\(nodes)")
         #expect(phase == "Completed", "\(nodes)")
         #expect(pools.contains { $0 >= 3 }, "the pool took a node while one was cordoned")
         #expect(available.allSatisfy { $0 >= 5 }, "web's available replicas never dipped: \(available)")
