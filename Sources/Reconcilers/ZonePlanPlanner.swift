@@ -158,7 +158,8 @@ public struct ZonePlanDecision: Sendable, Equatable {
     /// The partition's node count, or more while nodes are given back one by one behind a surge
     /// (`shrinkStep`).
     public var desiredNodes: Int?
-    /// How the pool gives nodes back, when it takes a surge or a wait.
+    /// How the pool gives nodes back, when it takes a surge or a wait; or why it asks for more
+    /// nodes than its zones need (cordoned ones).
     public var shrink: String?
     /// The pool is above the partition's node count: its next step waits on pods becoming Ready
     /// (a surge, or the replacements of a node's pods), so readiness changes should wake the plan.
@@ -246,6 +247,7 @@ public struct ZonePlanPlanner: Sendable {
             // allows; the zones' grants are not cut for it (a surge that cannot be placed fails
             // its node, which is safe).
             let cordoned = min(max(0, pool.unschedulableNodes), pool.currentNodes)
+            var toppedUp: Int?
             if cordoned > 0 {
                 let placed = demands.map { d in
                     let surge = surges[d.name] ?? 0
@@ -255,7 +257,9 @@ public struct ZonePlanPlanner: Sendable {
                 let open = partition(zones: placed, pool: NodePoolCapacity(name: pool.name, perNode: perNode, minNodes: 0,
                                                                          maxNodes: max(0, pool.maxNodes - cordoned), currentNodes: pool.currentNodes - cordoned),
                                      policy: policy, seed: seed)
-                p.desiredNodes = max(p.desiredNodes, min(pool.maxNodes, open.desiredNodes + cordoned))
+                let needed = min(pool.maxNodes, open.desiredNodes + cordoned)
+                if needed > p.desiredNodes { toppedUp = p.desiredNodes }
+                p.desiredNodes = max(p.desiredNodes, needed)
             }
             result.partition = p
             result.desiredNodes = p.desiredNodes
@@ -310,6 +314,9 @@ public struct ZonePlanPlanner: Sendable {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), until the surge that covers a node's pods is Ready (\(surged))"
             } else if !step.surge.isEmpty {
                 result.shrink = "giving back a node, its pods covered by a surge (\(surged)) given back with it"
+            } else if let packed = toppedUp {
+                result.shrink = "\(p.desiredNodes) nodes, not \(packed): cordoned nodes (\(cordoned)) take no new pod, and the others must hold the zones "
+                    + "(an UpdateWindow's surge among them)"
             }
         }
         for i in result.zones.indices {

@@ -473,8 +473,10 @@ extension EndToEnd {
           verify: {settle: 2s}
         """)
         var pools: [Int] = [], available: [Int] = []
+        var messages: Set<String> = []
         let phase = try await Cluster.eventually(timeout: 420) { () async throws -> String? in
             pools.append(Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1)
+            messages.insert(try jsonpath("zoneplan", run, ".status.nodePools[0].message"))
             available.append(try await client.get(Deployment.self, namespace: ns, name: "web").status?.availableReplicas ?? 0)
             let p = try Cluster.kubectl(["get", "updatewindow", run, "-o", "jsonpath={.status.phase}"]).out
             return p == "Completed" || p == "Failed" ? p : nil
@@ -488,6 +490,8 @@ extension EndToEnd {
         print("window \(phase); pool over time \(runs(pools)); web available \(runs(available))\n\(nodes)")
         #expect(phase == "Completed", "\(nodes)")
         #expect(pools.contains { $0 >= 3 }, "the pool took a node while one was cordoned")
+        #expect(messages.contains("3 nodes, not 2: cordoned nodes (1) take no new pod, and the others must hold the zones (an UpdateWindow's surge among them)"),
+                "status says why: \(messages.sorted())")
         #expect(available.allSatisfy { $0 >= 5 }, "web's available replicas never dipped: \(available)")
         let back = try await Cluster.eventually(timeout: 240) { () throws -> Int? in
             let n = Int(try jsonpath("nodepool", run, ".spec.replicas", namespace: ns)) ?? -1
