@@ -237,6 +237,13 @@ public struct UpdateWindowReconciler: Sendable {
     }
 
     /// The node's record when it belongs to this window's current round.
+    /// Whether a node runs what the window's `update.target` names (every part it names; a window
+    /// without a target updates every node).
+    static func isOnTarget(_ info: NodeSystemInfo, _ target: UpdateWindow.Update.Target?) -> Bool {
+        guard let target, target.osImage != nil || target.kernelVersion != nil else { return false }
+        return (target.osImage.map { $0 == info.osImage } ?? true) && (target.kernelVersion.map { $0 == info.kernelVersion } ?? true)
+    }
+
     func currentRecord(_ node: Node, _ run: WindowRun) -> NodeUpdateRecord? {
         guard let record = NodeUpdateRecord.decode(node.metadata.annotations?[NodeUpdateRecord.annotation]),
               record.window == run.window.name, record.target == run.target else { return nil }
@@ -255,6 +262,14 @@ public struct UpdateWindowReconciler: Sendable {
                                       wasUnschedulable: previous?.wasUnschedulable ?? node.isUnschedulable, bootID: node.status?.nodeInfo?.bootID,
                                       attempts: (previous?.attempts ?? 0) + 1)
         record.predictedLoad = predictedLoad ?? previous?.predictedLoad
+        // A node already on the target (one a node pool added from a newer image, say) is done as
+        // it is: recorded so, never cordoned, drained or rebooted for it.
+        if node.isReady, let info = node.status?.nodeInfo, Self.isOnTarget(info, run.spec.update?.target) {
+            record.enter(.done, at: run.now, message: "already on the target (\(info.osImage ?? "?") / \(info.kernelVersion ?? "?")): not cordoned or rebooted")
+            try await writeRecord(name, record, &run)
+            await events.record(nodeReference(node), .normal, reason: "AlreadyUpdated", message: "on UpdateWindow \(run.window.name)'s target already")
+            return
+        }
         var blockers = drain.blockers
         if !(run.spec.preScale ?? true) { blockers += deadlockedBudgets(drain) }
         if !blockers.isEmpty {

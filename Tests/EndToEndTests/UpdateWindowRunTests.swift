@@ -315,6 +315,40 @@ extension EndToEnd {
         #expect(try await bed.client.get(Node.self, name: soloNode).isUnschedulable == false, "a node that cannot be drained is not cordoned")
     }
 
+    /// A node already on the window's target (here updated by an earlier window) is done as it
+    /// is: never cordoned or rebooted for it; the other is updated. (The earlier window named a
+    /// kernel too, so its record is for another target and does not count.)
+    @Test func aNodeAlreadyOnTheTargetIsNotUpdatedAgain() async throws {
+        let bed = try await UpdateWindowTestBed(prefix: "uwon", nodesPerZone: 1)
+        defer { bed.tearDown() }
+        _ = try bed.startController()
+        let first = "\(bed.run)-a-0", second = "\(bed.run)-b-0"
+        try bed.applyWindow("""
+        nodes: [\(first)]
+        update: {target: {osImage: "Debian GNU/Linux 13 (trixie)", kernelVersion: "6.12.0-1-amd64"}, nodeTimeout: 2m}
+        verify: {settle: 1s}
+        """)
+        #expect(try await bed.waitForPhase(["Failed", "Completed"]) == "Completed")
+        try Cluster.kubectl(["delete", "updatewindow", bed.run, "--timeout=60s"])
+        let bootBefore = try await bed.client.get(Node.self, name: first).status?.nodeInfo?.bootID
+        let otherBootBefore = try await bed.client.get(Node.self, name: second).status?.nodeInfo?.bootID
+        try bed.applyWindow("""
+        update: {target: {osImage: "Debian GNU/Linux 13 (trixie)"}, nodeTimeout: 2m}
+        verify: {settle: 1s}
+        """)
+        #expect(try await bed.waitForPhase(["Failed", "Completed"]) == "Completed")
+        #expect(try bed.path(".status.progress") == "2/2")
+        let message = try bed.path(".status.nodes[?(@.name==\"\(first)\")].message")
+        #expect(message.contains("already on the target"), "\(message)")
+        #expect(try await bed.client.get(Node.self, name: first).status?.nodeInfo?.bootID == bootBefore, "not rebooted")
+        #expect(try await bed.client.get(Node.self, name: second).status?.nodeInfo?.bootID != otherBootBefore, "the other node was updated")
+        let cordons = try await bed.client.listAll(Event.self).items.filter {
+            $0.reason == "Cordoned" && $0.involvedObject?.name == first && ($0.message ?? "").contains("UpdateWindow \(bed.run) ")
+        }.reduce(0) { $0 + ($1.count ?? 1) }
+        #expect(cordons == 1, "cordoned by the first window only")
+        try await bed.expectNothingLeftBehind()
+    }
+
     /// A recurring window that closes with nodes left: the node in flight finishes, the rest wait
     /// (nothing cordoned, tainted or surged in between) and go in the next occurrence. Pausing stops
     /// new nodes; resuming goes on.
