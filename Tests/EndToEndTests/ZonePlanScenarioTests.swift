@@ -281,14 +281,17 @@ extension EndToEnd {
         try await startFlatLoadPool(bed, nodes: 6, noiseSeed: 11)
     }
 
-    func shrinkPlanYAML(_ bed: ZonePlanTestBed, buffer: Int = 2) -> String {
+    /// The ZonePlan of a flat-load pool (`startFlatLoadPool`): one zone, `web`, sized from the load
+    /// history. The shrink scenario's defaults.
+    func shrinkPlanYAML(_ bed: ZonePlanTestBed, buffer: Int = 2, maxNodes: Int = 8, perReplica: Int = 50,
+                        minReplicas: Int = 1, maxReplicas: Int = 40) -> String {
         """
         apiVersion: foresight.dev/v1alpha1
         kind: ZonePlan
         metadata: {name: \(bed.run)}
         spec:
           mode: Enforce
-        \(bed.nodePoolSpec(maxNodes: 8))
+        \(bed.nodePoolSpec(maxNodes: maxNodes))
           forecast:
             source: {configMap: {namespace: \(bed.ns), name: load-history}}
             history: 14d
@@ -299,10 +302,10 @@ extension EndToEnd {
           - name: web
             priority: 100
             workloads: {namespaceSelector: {matchLabels: {team: \(bed.run)}}, selector: {matchLabels: {tier: web}}}
-            load: {perReplica: 50}
+            load: {perReplica: \(perReplica)}
             buffer: \(buffer)
-            minReplicas: 1
-            maxReplicas: 40
+            minReplicas: \(minReplicas)
+            maxReplicas: \(maxReplicas)
         """
     }
 
@@ -435,28 +438,7 @@ extension EndToEnd {
             try await client.get(Deployment.self, namespace: ns, name: "web").status?.readyReplicas == 5 ? true : nil
         }
         try bed.startController()
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: """
-        apiVersion: foresight.dev/v1alpha1
-        kind: ZonePlan
-        metadata: {name: \(run)}
-        spec:
-          mode: Enforce
-        \(bed.nodePoolSpec(maxNodes: 4))
-          forecast:
-            source: {configMap: {namespace: \(ns), name: load-history}}
-            history: 14d
-            horizon: 2h
-            step: 5m
-            seasonalities: [1d]
-          zones:
-          - name: web
-            priority: 100
-            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: web}}}
-            load: {perReplica: 100}
-            buffer: 0
-            minReplicas: 5
-            maxReplicas: 5
-        """)
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed, buffer: 0, maxNodes: 4, perReplica: 100, minReplicas: 5, maxReplicas: 5))
         _ = try await Cluster.eventually(timeout: 90) { () throws -> Bool? in
             try jsonpath("zoneplan", run, ".status.nodePools[0].desiredNodes") == "2" ? true : nil
         }
