@@ -236,7 +236,6 @@ public struct UpdateWindowReconciler: Sendable {
         return nodes.sorted { $0.name < $1.name }
     }
 
-    /// The node's record when it belongs to this window's current round.
     /// Whether a node runs what the window's `update.target` names (every part it names; a window
     /// without a target updates every node).
     static func isOnTarget(_ info: NodeSystemInfo, _ target: UpdateWindow.Update.Target?) -> Bool {
@@ -244,6 +243,7 @@ public struct UpdateWindowReconciler: Sendable {
         return (target.osImage.map { $0 == info.osImage } ?? true) && (target.kernelVersion.map { $0 == info.kernelVersion } ?? true)
     }
 
+    /// The node's record when it belongs to this window's current round.
     func currentRecord(_ node: Node, _ run: WindowRun) -> NodeUpdateRecord? {
         guard let record = NodeUpdateRecord.decode(node.metadata.annotations?[NodeUpdateRecord.annotation]),
               record.window == run.window.name, record.target == run.target else { return nil }
@@ -257,7 +257,6 @@ public struct UpdateWindowReconciler: Sendable {
     func start(_ name: String, predictedLoad: Double?, _ run: inout WindowRun) async throws {
         guard let node = run.nodes[name] else { return }
         let previous = run.records[name]
-        let drain = drainDecision(name, run)
         var record = NodeUpdateRecord(window: run.window.name, target: run.target, phase: .preScaling, startedAt: run.now,
                                       wasUnschedulable: previous?.wasUnschedulable ?? node.isUnschedulable, bootID: node.status?.nodeInfo?.bootID,
                                       attempts: (previous?.attempts ?? 0) + 1)
@@ -270,6 +269,7 @@ public struct UpdateWindowReconciler: Sendable {
             await events.record(nodeReference(node), .normal, reason: "AlreadyUpdated", message: "on UpdateWindow \(run.window.name)'s target already")
             return
         }
+        let drain = drainDecision(name, run)
         var blockers = drain.blockers
         if !(run.spec.preScale ?? true) { blockers += deadlockedBudgets(drain) }
         if !blockers.isEmpty {
@@ -661,8 +661,7 @@ public struct UpdateWindowReconciler: Sendable {
         for (name, node) in run.nodes.sorted(by: { $0.key < $1.key }) {
             let phase = run.records[name]?.phase ?? .pending
             let want = running && (phase == .pending || phase.isInFlight)
-            let has = node.spec?.taints?.contains { $0.key == UpdateHandshake.pendingTaint } ?? false
-            guard want != has else { continue }
+            guard want != node.awaitsUpdate else { continue }
             run.nodes[name] = try await client.patch(Node.self, name: name, body: [
                 "metadata": ["resourceVersion": .string(node.metadata.resourceVersion ?? "")], "spec": ["taints": taints(node, pending: want)]])
         }

@@ -25,11 +25,6 @@ public enum ZonePlanWatches {
     public static let deploymentReadiness: EventFilter<Deployment> = .onChange { [$0.status?.readyReplicas] }
 }
 
-extension Node {
-    /// Carries an UpdateWindow's `update-pending` taint: the window has still to update it.
-    var awaitsUpdate: Bool { spec?.taints?.contains { $0.key == UpdateHandshake.pendingTaint } ?? false }
-}
-
 /// Which changes of each kind wake the UpdateWindow controller.
 public enum UpdateWindowWatches {
     /// A window's spec (its generation) or its deletion.

@@ -1,4 +1,5 @@
 import Foundation
+import KubernetesCore
 
 /// The annotations of the node-update handshake (see the README) and the taint of nodes still to
 /// be updated while a window runs.
@@ -14,6 +15,11 @@ public enum UpdateHandshake {
     /// `PreferNoSchedule` on nodes still to be updated while a window runs, so that pods drained
     /// from one node land on nodes already updated rather than on the next to go.
     public static let pendingTaint = "foresight.dev/update-pending"
+}
+
+extension Node {
+    /// Carries an UpdateWindow's `update-pending` taint: a running window has still to update it.
+    public var awaitsUpdate: Bool { spec?.taints?.contains { $0.key == UpdateHandshake.pendingTaint } ?? false }
 }
 
 /// Where one node stands in its window's rollout. The order of the cases is the order a node
