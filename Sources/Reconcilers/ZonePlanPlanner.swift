@@ -37,6 +37,9 @@ public struct ZoneWorkload: Sendable, Equatable {
     /// Replicas an UpdateWindow added for a node it drains (its `foresight.dev/surge` ledger):
     /// kept on top of whatever the plan writes, and given back by the window.
     public var surge: Int = 0
+    /// Of `surge`, what covers nodes cordoned now: it stands in for those nodes' pods (their
+    /// replacements wait for the node), where a surge still held for a node back in service adds to them.
+    public var surgeForCordonedNodes: Int = 0
     /// What one pod of it requests.
     public var perPod: Resources
     /// Its Ready pods now (nil: not known, taken as none).
@@ -57,9 +60,10 @@ public struct ZoneWorkload: Sendable, Equatable {
 
     public var key: String { "\(namespace)/\(name)" }
 
-    public init(namespace: String, name: String, replicas: Int, surge: Int = 0, perPod: Resources, readyReplicas: Int? = nil,
-                priorityClassName: String? = nil, hpa: HPA? = nil) {
+    public init(namespace: String, name: String, replicas: Int, surge: Int = 0, surgeForCordonedNodes: Int = 0, perPod: Resources,
+                readyReplicas: Int? = nil, priorityClassName: String? = nil, hpa: HPA? = nil) {
         self.readyReplicas = readyReplicas
+        self.surgeForCordonedNodes = surgeForCordonedNodes
         self.namespace = namespace
         self.name = name
         self.replicas = replicas
@@ -140,6 +144,9 @@ public struct ZoneDecision: Sendable, Equatable {
     /// After stabilisation and stepping.
     public var required: Int
     public var allocated: Int
+    /// Of `allocated`, replicas that cover the pods of a node the pool is giving back; they go
+    /// with the node (`shrinkStep`).
+    public var shrinkSurge: Int = 0
     public var grantRatio: Double
     public var memory: ZoneMemory
     /// Replicas per Deployment (`namespace/name`); a Deployment with an HPA gets them as the HPA's minReplicas.
@@ -197,7 +204,7 @@ public struct ZonePlanPlanner: Sendable {
         let t = now.timeIntervalSince1970
         var decisions: [ZoneDecision] = []
         var demands: [ZoneDemand] = []
-        var surges: [String: Int] = [:]
+        var surges: [String: Int] = [:], surgesForCordonedNodes: [String: Int] = [:]
         for zone in zones {
             let name = zone.name ?? ""
             let snap = snapshots.first { $0.name == name } ?? ZoneSnapshot(name: name, outlook: nil, observedLoad: nil, forecastProblem: "no snapshot", workloads: [], blockers: [])
@@ -234,6 +241,7 @@ public struct ZonePlanPlanner: Sendable {
                                       minimum: min(now, stabilised.replicas) + surge,
                                       maximum: maximum == Int.max ? maximum : maximum + surge, perReplica: perReplica))
             surges[name] = surge
+            surgesForCordonedNodes[name] = snap.workloads.reduce(0) { $0 + min(max(0, $1.surge), max(0, $1.surgeForCordonedNodes)) }
         }
         var result = ZonePlanDecision(zones: decisions, partition: nil, pool: pool, desiredNodes: nil)
         if let pool, let perNode = pool.perNode {
@@ -242,7 +250,8 @@ public struct ZonePlanPlanner: Sendable {
                               policy: policy, generalPurpose: generalPurpose, seed: seed)
             // Cordoned nodes take no new pod. While an UpdateWindow's node is cordoned, its surge
             // must find room on the open nodes, where it stands in for that node's pods (their
-            // replacements wait for it to come back): the open nodes must hold the zones' replicas.
+            // replacements wait for it to come back): the open nodes must hold the zones' replicas,
+            // and the surges still held for nodes already back.
             // The pool asks for what that needs, plus the cordoned nodes, as far as maxNodes
             // allows; the zones' grants are not cut for it (a surge that cannot be placed fails
             // its node, which is safe).
@@ -250,7 +259,7 @@ public struct ZonePlanPlanner: Sendable {
             var toppedUp: Int?
             if cordoned > 0 {
                 let placed = demands.map { d in
-                    let surge = surges[d.name] ?? 0
+                    let surge = surgesForCordonedNodes[d.name] ?? 0
                     return ZoneDemand(name: d.name, priority: d.priority, required: d.required - surge, minimum: d.minimum - surge,
                                       maximum: d.maximum == Int.max ? d.maximum : d.maximum - surge, perReplica: d.perReplica)
                 }
@@ -294,7 +303,10 @@ public struct ZonePlanPlanner: Sendable {
             if !beyondMaximum.isEmpty { step = ShrinkStep(nodes: pool.currentNodes, surge: [:], waitingFor: [], surgeDoesNotFit: false) }
             result.desiredNodes = step.nodes
             result.shrinking = p.desiredNodes < pool.currentNodes && !holdForWindow
-            for i in result.zones.indices { result.zones[i].allocated += step.surge[result.zones[i].name] ?? 0 }
+            for i in result.zones.indices {
+                result.zones[i].shrinkSurge = step.surge[result.zones[i].name] ?? 0
+                result.zones[i].allocated += result.zones[i].shrinkSurge
+            }
             let surged = step.surge.sorted { $0.key < $1.key }.map { "\($0.key) +\($0.value)" }.joined(separator: ", ")
             if holdForWindow {
                 result.shrink = "kept at \(step.nodes) nodes, not \(p.desiredNodes), while an UpdateWindow updates the pool's nodes "

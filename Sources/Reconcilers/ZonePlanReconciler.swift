@@ -137,7 +137,8 @@ public struct ZonePlanReconciler: Sendable {
         // the same moment, or a node removed in between would be counted gone from the pool while
         // its pods still counted as serving (and the next node would follow at once).
         let nodes = caches.nodes.list()
-        let zoneWorkloads = workloadsByZone(spec, readyNodes: Set(nodes.filter(\.isReady).map(\.name)))
+        let zoneWorkloads = workloadsByZone(spec, readyNodes: Set(nodes.filter(\.isReady).map(\.name)),
+                                            cordonedNodes: Set(nodes.filter(\.isUnschedulable).map(\.name)))
         var claims: [String: [String]] = [:]
         for (zone, list) in zoneWorkloads { for w in list { claims[w.key, default: []].append(zone) } }
         var forecastNotes: [String] = []
@@ -381,8 +382,9 @@ public struct ZonePlanReconciler: Sendable {
 
     /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile. Their
     /// Ready replicas are counted on `readyNodes` (`servingReplicas`); nil leaves them uncounted,
-    /// for a caller that does not read them.
-    func workloadsByZone(_ spec: ZonePlan.Spec, readyNodes: Set<String>?) -> [String: [ZoneWorkload]] {
+    /// for a caller that does not read them. Of each one's surge, what its ledger holds for
+    /// `cordonedNodes` is told apart.
+    func workloadsByZone(_ spec: ZonePlan.Spec, readyNodes: Set<String>?, cordonedNodes: Set<String> = []) -> [String: [ZoneWorkload]] {
         var hpaOf: [String: HorizontalPodAutoscaler] = [:]
         for h in caches.autoscalers.list() {
             guard let target = h.spec?.scaleTargetRef, target.kind == "Deployment" else { continue }
@@ -396,19 +398,21 @@ public struct ZonePlanReconciler: Sendable {
             let allowed: Set<String>? = zone.workloads?.namespaceSelector.map { sel in Set(namespaces.filter { sel.matches($0.metadata.labels) }.map(\.name)) }
             out[zone.name ?? ""] = deployments.filter { d in
                 (allowed?.contains(d.metadata.namespace ?? "") ?? true) && selector.matches(d.metadata.labels)
-            }.map { d in
+            }.map { d -> ZoneWorkload in
                 let requests = d.spec?.template?.requests ?? (cpuMillis: 0, memoryBytes: 0)
-                let hpa = hpaOf["\(d.metadata.namespace ?? "")/\(d.name)"]
-                let surge = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation]))?.total ?? 0
-                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: max(0, (d.spec?.replicas ?? 1) - surge), surge: surge,
-                                    perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes),
-                                    readyReplicas: readyNodes.map { caches.servingReplicas(of: d, readyNodes: $0) },
-                                    priorityClassName: d.spec?.template?.spec?.priorityClassName,
-                                    hpa: hpa.map { h in
-                                        ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
-                                                         userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) },
-                                                         heldBySurge: h.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation] != nil)
-                                    })
+                let hpa: ZoneWorkload.HPA? = hpaOf["\(d.metadata.namespace ?? "")/\(d.name)"].map { h in
+                    ZoneWorkload.HPA(name: h.name, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec?.maxReplicas ?? Int.max,
+                                     userMinReplicas: h.metadata.annotations?[ZonePlanAnnotations.userMinReplicas].flatMap { Int($0) },
+                                     heldBySurge: h.metadata.annotations?[SurgeLedger.originalMinReplicasAnnotation] != nil)
+                }
+                let ledger = (try? SurgeLedger(annotation: d.metadata.annotations?[SurgeLedger.annotation])) ?? SurgeLedger()
+                let surge = ledger.total
+                let replicas = max(0, (d.spec?.replicas ?? 1) - surge)
+                let ready: Int? = readyNodes.map { caches.servingReplicas(of: d, readyNodes: $0) }
+                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: replicas, surge: surge,
+                                    surgeForCordonedNodes: ledger.amount(forNodes: cordonedNodes),
+                                    perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes), readyReplicas: ready,
+                                    priorityClassName: d.spec?.template?.spec?.priorityClassName, hpa: hpa)
             }.sorted { $0.key < $1.key }
         }
         return out

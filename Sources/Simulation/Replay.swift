@@ -146,6 +146,7 @@ public struct Replay: Sendable {
 
             // What each zone should run now, and what the node pool should have.
             var desired: [Int]
+            var shrinkSurge = [Int](repeating: 0, count: zoneCount)
             var desiredNodes: Int?
             switch policy {
             case .static:
@@ -157,9 +158,12 @@ public struct Replay: Sendable {
                 let reactive = (0..<zoneCount).map { hpa[$0].decide(zone: s.zones[$0], load: loads[$0], ready: before.ready[$0], current: before.regular[$0], now: now) }
                 desired = (0..<zoneCount).map { z in max(reactive[z], aws.scheduled(zone: z, scenario: s, at: t)) }
             case .foresight:
-                let decision = foresightState.decide(scenario: s, cluster: cluster, regular: before.regular, surge: before.surge, ready: before.ready, loads: loads, inWindow: window != nil, now: t)
+                let decision = foresightState.decide(scenario: s, cluster: cluster, regular: before.regular, surge: before.surge,
+                                                     surgeForCordonedNodes: updater.surgeForCordonedNodes(cluster, zones: zoneCount),
+                                                     ready: before.ready, loads: loads, inWindow: window != nil, now: t)
                 desired = decision.replicas
                 desiredNodes = decision.nodes
+                shrinkSurge = decision.shrinkSurge
             }
             cluster.reconcile(desired: desired, now: now)
 
@@ -178,7 +182,7 @@ public struct Replay: Sendable {
             case .static:
                 break
             case .foresight:
-                scalePool(to: desiredNodes, cluster: &cluster, now: now, pendingLeft: pending, inWindow: window != nil)
+                scalePool(to: desiredNodes, cluster: &cluster, now: now, pendingLeft: pending)
             case .reactive, .kured, .predictiveAWS:
                 clusterAutoscaler(cluster: &cluster, now: now, pendingLeft: pending)
             }
@@ -202,9 +206,11 @@ public struct Replay: Sendable {
                 windowLoad += served * tick
                 windowUnserved += short * tick
                 // Ready replicas the policy wants, against what they would be had no eviction or
-                // removed node taken any: a replica still starting for a scale-up is no dip.
-                let have = (0..<zoneCount).reduce(0) { $0 + min(desired[$1], after.ready[$1]) }
-                let undisturbed = (0..<zoneCount).reduce(0) { $0 + min(desired[$1], after.ready[$1] + after.displaced[$1]) }
+                // removed node taken any: a replica still starting for a scale-up is no dip, nor is
+                // the surge that covers a node given back (it goes with the node's pods).
+                let wanted = (0..<zoneCount).map { desired[$0] - shrinkSurge[$0] }
+                let have = (0..<zoneCount).reduce(0) { $0 + min(wanted[$1], after.ready[$1]) }
+                let undisturbed = (0..<zoneCount).reduce(0) { $0 + min(wanted[$1], after.ready[$1] + after.displaced[$1]) }
                 if undisturbed > 0 { maxDip = max(maxDip, 1 - Double(have) / Double(undisturbed)) }
             }
             cluster.account(dt: tick, now: now)
@@ -273,14 +279,14 @@ public struct Replay: Sendable {
 
     /// Foresight's pool: the partition's desired nodes (Ready after the provisioning delay, asked for
     /// the lead time ahead by the forecast), emptiest surplus node removed when its pods fit
-    /// elsewhere; never removed while a window is open.
-    func scalePool(to desired: Int?, cluster: inout VirtualCluster, now: Double, pendingLeft: Int, inWindow: Bool) {
+    /// elsewhere (the plan holds the pool while a window has nodes still to update).
+    func scalePool(to desired: Int?, cluster: inout VirtualCluster, now: Double, pendingLeft: Int) {
         let s = scenario
         guard let desired else { return }
         let target = min(s.pool.maxNodes, max(s.pool.minNodes, desired))
         if target > cluster.nodeCount {
             for _ in cluster.nodeCount..<target { cluster.addNode(cpuMillis: s.pool.cpuMillisPerNode, now: now, delay: s.pool.provisioningDelay, updated: true) }
-        } else if target < cluster.nodeCount, !inWindow, pendingLeft == 0 {
+        } else if target < cluster.nodeCount, pendingLeft == 0 {
             let candidates = cluster.nodes.values.filter { cluster.isSchedulable($0, at: now) }.sorted { ($0.usedMillis, $0.id) < ($1.usedMillis, $1.id) }
             if let n = candidates.first, cluster.podsFitElsewhere(n.id, now: now) {
                 cluster.removeNode(n.id, now: now)
@@ -375,6 +381,8 @@ struct ForesightState {
     struct Decision {
         var replicas: [Int]
         var nodes: Int?
+        /// Of `replicas`, those covering the pods of a node the pool is giving back.
+        var shrinkSurge: [Int]
     }
 
     func spec(_ s: Scenario) -> ZonePlan.Spec {
@@ -455,7 +463,8 @@ struct ForesightState {
         }
     }
 
-    mutating func decide(scenario s: Scenario, cluster: VirtualCluster, regular: [Int], surge: [Int], ready: [Int], loads: [Double], inWindow: Bool, now t: Int64) -> Decision {
+    mutating func decide(scenario s: Scenario, cluster: VirtualCluster, regular: [Int], surge: [Int], surgeForCordonedNodes: [Int], ready: [Int],
+                         loads: [Double], inWindow: Bool, now t: Int64) -> Decision {
         advance(s, at: t)
         let lead = s.pool.provisioningDelay + (s.zones.map(\.podStartDelay).max() ?? 0)
         let now = Date(timeIntervalSince1970: Double(t))
@@ -464,21 +473,22 @@ struct ForesightState {
                 ZonePlanPlanner.outlook(of: $0, quantile: z.quantile, now: now, window: Double(s.horizon) + lead,
                                         fittedAt: Date(timeIntervalSince1970: Double(fittedAt[i] ?? t)))
             }
-            let workload = ZoneWorkload(namespace: "sim", name: z.name, replicas: regular[i], surge: surge[i],
+            let workload = ZoneWorkload(namespace: "sim", name: z.name, replicas: regular[i], surge: surge[i], surgeForCordonedNodes: surgeForCordonedNodes[i],
                                         perPod: Resources(cpuMillis: z.cpuMillisPerReplica, memoryBytes: 0), readyReplicas: ready[i])
             return ZoneSnapshot(name: z.name, outlook: outlook, observedLoad: loads[i],
                                 forecastProblem: forecasts[i] == nil ? "no forecast" : (outlook == nil ? "the forecast does not cover the lead window" : nil),
                                 workloads: [workload])
         }
-        // The pool gives no node back while a window is open (`scalePool`): the plan is told so, so
-        // that it does not surge zones for a node that cannot go.
+        // As the controller's: cordoned nodes take no new pod, and while a window has nodes still to
+        // update (those its `update-pending` taint marks there) the plan gives no node back.
         let pool = PoolSnapshot(name: "pool", currentNodes: cluster.nodeCount, perNode: Resources(cpuMillis: s.pool.cpuMillisPerNode, memoryBytes: 0),
-                                minNodes: inWindow ? min(max(s.pool.minNodes, cluster.nodeCount), s.pool.maxNodes) : s.pool.minNodes, maxNodes: s.pool.maxNodes,
-                                unschedulableNodes: cluster.nodes.values.filter(\.cordoned).count)
+                                minNodes: s.pool.minNodes, maxNodes: s.pool.maxNodes,
+                                unschedulableNodes: cluster.nodes.values.filter(\.cordoned).count,
+                                nodesAwaitingUpdate: inWindow ? cluster.nodes.values.filter { !$0.updated && $0.failedAttempts < 2 }.count : 0)
         if planner == nil { planner = ZonePlanPlanner(spec: spec(s)) }
         let decision = planner!.plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: s.seed)
         for z in decision.zones { memory[z.name] = z.memory }
-        return Decision(replicas: decision.zones.map(\.allocated), nodes: decision.desiredNodes)
+        return Decision(replicas: decision.zones.map(\.allocated), nodes: decision.desiredNodes, shrinkSurge: decision.zones.map(\.shrinkSurge))
     }
 
     /// The UpdateWindow planner's plan for the nodes still to update: `planWindow`, the function the
@@ -607,6 +617,16 @@ struct UpdaterState {
     }
 
     var pendingSurge: [Int: [Int]] = [:]
+
+    /// Per zone, the surge pods held for nodes cordoned now (what the controller reads from the
+    /// Deployments' surge ledgers and the nodes' cordons).
+    func surgeForCordonedNodes(_ cluster: VirtualCluster, zones: Int) -> [Int] {
+        var out = [Int](repeating: 0, count: zones)
+        for (id, pods) in pendingSurge where cluster.nodes[id]?.cordoned == true {
+            for p in pods { if let pod = cluster.pods[p] { out[pod.zone] += 1 } }
+        }
+        return out
+    }
 
     mutating func begin(_ id: Int, policy: Policy, _ cluster: inout VirtualCluster, now: Double, update: Scenario.Update) {
         firstStart = firstStart ?? now

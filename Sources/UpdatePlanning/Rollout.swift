@@ -277,6 +277,13 @@ public struct SurgeLedger: Sendable, Equatable {
     public var total: Int { entries.values.reduce(0, +) }
     public func contains(window: String, node: String) -> Bool { entries[Self.key(window: window, node: node)] != nil }
     public func amount(window: String, node: String) -> Int { entries[Self.key(window: window, node: node)] ?? 0 }
+    /// What the entries for any of `nodes` add up to, whichever window holds them.
+    public func amount(forNodes nodes: Set<String>) -> Int {
+        entries.reduce(0) { sum, entry in
+            guard let slash = entry.key.firstIndex(of: "/") else { return sum }
+            return nodes.contains(String(entry.key[entry.key.index(after: slash)...])) ? sum + entry.value : sum
+        }
+    }
     public mutating func record(window: String, node: String, replicas: Int) { entries[Self.key(window: window, node: node)] = replicas }
     public mutating func remove(window: String, node: String) { entries[Self.key(window: window, node: node)] = nil }
     /// Entries of `window` (for giving everything back when the window ends).

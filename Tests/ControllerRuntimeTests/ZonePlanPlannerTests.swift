@@ -127,6 +127,7 @@ import Testing
         func plan(cordoned: Int, maxNodes: Int = 10) -> ZonePlanDecision {
             var w = workload("w", replicas: 9)
             w.surge = 3
+            w.surgeForCordonedNodes = 3
             w.readyReplicas = 9
             let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 450), observedLoad: 400, forecastProblem: nil, workloads: [w], blockers: [])
             let pool = PoolSnapshot(name: "g", currentNodes: 3, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1,
@@ -143,6 +144,28 @@ import Testing
         let capped = plan(cordoned: 1, maxNodes: 3)
         #expect(capped.desiredNodes == 3 && capped.zones[0].allocated == 9, "the zone is not cut to make room for the surge")
         #expect(plan(cordoned: 3).desiredNodes == 6, "every node cordoned: the zone's three nodes come on top")
+    }
+
+    /// Only the surge that covers a cordoned node stands in for its pods: a surge still held for a
+    /// node already back (its replacements starting) needs room on the open nodes besides the zone's replicas.
+    @Test func aSurgeForANodeBackInServiceNeedsRoomOfItsOwn() {
+        let p = planner([zone("web", priority: 1)])
+        func plan(surgeForCordonedNodes: Int) -> ZonePlanDecision {
+            var w = workload("w", replicas: 8)
+            w.surge = 4
+            w.surgeForCordonedNodes = surgeForCordonedNodes
+            w.readyReplicas = 8
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 400), observedLoad: 380, forecastProblem: nil, workloads: [w], blockers: [])
+            let pool = PoolSnapshot(name: "g", currentNodes: 3, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1,
+                                    maxNodes: 10, unschedulableNodes: 1)
+            return p.plan(snapshots: [web], pool: pool, memory: ["web": ZoneMemory(lastRequired: 8)], now: Date(), seed: 1)
+        }
+        let covering = plan(surgeForCordonedNodes: 4)
+        #expect(covering.desiredNodes == 3, "8 replicas on two open nodes, the cordoned one beside them")
+        #expect(covering.shrink == nil)
+        let settling = plan(surgeForCordonedNodes: 0)
+        #expect(settling.desiredNodes == 4, "8 replicas and the 4 surge pods fill three open nodes, and one is cordoned")
+        #expect(settling.zones[0].allocated == 8)
     }
 
     /// A pool above its partition gives no node back while an UpdateWindow still has nodes of it to

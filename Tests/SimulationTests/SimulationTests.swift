@@ -137,6 +137,30 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(run.figures.evictionsPerPod == 1)
     }
 
+    /// Four nodes for three replicas that two hold, and a window opening at once: the pool gives no
+    /// node back while the window has nodes still to update (as the controller's plan, told so by
+    /// their `update-pending` taints), then shrinks inside the window once they are done, each node
+    /// given back behind a surge for its pod (the load needs all three), which is no dip.
+    @Test func thePoolIsHeldUntilTheWindowsNodesAreUpdated() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 4, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 3, maxReplicas: 3, buffer: "0"}]
+        updateWindow: {start: "2026-01-06 00:00:00", duration: 8h, maxUnavailable: 1, updateTime: 10m}
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        seasons: [1d]
+        """, trace: minutes(days: 3) { _ in 25 })
+        let run = Replay(scenario: s).run(.foresight)
+        #expect(run.figures.nodesNotUpdated == 0, "\(run.figures)")
+        let start = s.start, hours = try #require(run.figures.updateMakespanHours)
+        let updating = run.timeline.filter { $0.time >= start && Double($0.time - start) < hours * 3600 }
+        #expect(!updating.isEmpty && updating.allSatisfy { $0.nodes == 4 }, "\(updating.map(\.nodes))")
+        let windowEnd = start + 8 * 3600
+        #expect(run.timeline.contains { $0.time < windowEnd && $0.nodes < 4 }, "the pool shrinks once the window's nodes are done")
+        #expect(run.figures.maxWindowCapacityDip == 0 && run.figures.windowUnservedShare == 0, "\(run.figures)")
+    }
+
     /// A load step inside a window, with no node to update (the reactive policy updates none): the
     /// replicas starting for it leave load unserved, but nothing was taken, so nothing dipped.
     @Test func aScaleUpInsideAWindowIsNoDip() throws {
