@@ -241,18 +241,6 @@ import TestSupport
         // A zone whose replicas take no room on a node is never waited for.
         let requestless = ShrinkExposure(name: "free", replicas: 5, serving: 5, ready: 0, perReplica: .zero)
         #expect(shrinkStep(current: 7, target: 6, maxNodes: 24, perNode: node, zones: [replaced, requestless]).nodes == 6)
-        // A zone with no Ready replica (its pods crash, or never pass their probe) loses nothing
-        // that serves: it neither holds the pool nor is surged, alone or beside a zone that is.
-        let broken = ShrinkExposure(name: "broken", replicas: 6, serving: 6, ready: 0, perReplica: pod)
-        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [replaced, broken]) == ShrinkStep(nodes: 6, surge: [:], waitingFor: [], surgeDoesNotFit: false))
-        let brokenSmall = ShrinkExposure(name: "broken", replicas: 1, serving: 1, ready: 0, perReplica: pod)  // 32 pods on 8 nodes with the surges
-        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [web, batchReady, brokenSmall]).nodes == 7)
-        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [web, batch, brokenSmall])
-                == ShrinkStep(nodes: 8, surge: ["web": 2, "batch": 3], waitingFor: ["batch"], surgeDoesNotFit: false))
-        var oneReady = broken
-        oneReady.ready = 1
-        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [replaced, oneReady]).nodes == 7,
-                "a zone short of its load with one replica Ready keeps it")
         // No room on the nodes there are for the surge: the pool keeps them.
         let full = ShrinkExposure(name: "web", replicas: 27, serving: 27, ready: 27, perReplica: pod)
         #expect(shrinkStep(current: 7, target: 6, maxNodes: 24, perNode: node, zones: [full])
