@@ -155,8 +155,11 @@ public struct ShrinkExposure: Sendable, Equatable {
     public var ready: Int
     /// What one replica requests.
     public var perReplica: Resources
+    /// Its pods are not coming: every Deployment of the zone is past its progress deadline.
+    public var stalled: Bool
 
-    public init(name: String, replicas: Int, extra: Int = 0, serving: Int, ready: Int, perReplica: Resources) {
+    public init(name: String, replicas: Int, extra: Int = 0, serving: Int, ready: Int, perReplica: Resources, stalled: Bool = false) {
+        self.stalled = stalled
         self.name = name
         self.replicas = replicas
         self.extra = extra
@@ -197,6 +200,10 @@ public struct ShrinkStep: Sendable, Equatable {
 ///   what they would lack; once every zone one node could leave short is Ready again (its surge,
 ///   or the replacements of the pods of a node that went before), one node goes. The caller adds
 ///   `surge` to the zones' replicas while the pool is above `target`, and gives it back after.
+/// - A stalled zone with no Ready replica (its pods crash, or never pass their probe, past the
+///   Deployments' progress deadline) is neither waited for nor surged: a removed node takes nothing
+///   from it that serves, and waiting would hold the pool for pods that are not coming. A zone whose
+///   replicas are still starting has none Ready either, and is waited for.
 /// - A pool above `maxNodes` goes down to it at once (the user cut it), as before.
 public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resources, zones: [ShrinkExposure]) -> ShrinkStep {
     let none = ShrinkStep(nodes: target, surge: [:], waitingFor: [], surgeDoesNotFit: false)
@@ -206,7 +213,7 @@ public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resour
     // nodes full of its replicas. Only Ready replicas count: the pods of a node that has just gone
     // serve nothing until replaced, though the plan still counts them.
     func survives(_ i: Int, standing: Int, losing nodes: Int) -> Bool {
-        holds[i] == 0 || standing - min(standing, nodes.clampedProduct(holds[i])) >= zones[i].serving
+        holds[i] == 0 || (standing == 0 && zones[i].stalled) || standing - min(standing, nodes.clampedProduct(holds[i])) >= zones[i].serving
     }
     // The deepest cut every zone survives as it is.
     for nodes in target..<current where zones.indices.allSatisfy({ survives($0, standing: min(zones[$0].replicas, zones[$0].ready), losing: current - nodes) }) {
@@ -216,7 +223,7 @@ public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resour
     // (a node of the pool is being drained: the pool waits for it).
     if zones.contains(where: { $0.extra > 0 }) { return ShrinkStep(nodes: current, surge: [:], waitingFor: zones.filter { $0.extra > 0 }.map(\.name), surgeDoesNotFit: false) }
     var surge: [String: Int] = [:]
-    for (i, z) in zones.enumerated() where z.serving > 0 && holds[i] > 0 {
+    for (i, z) in zones.enumerated() where z.serving > 0 && holds[i] > 0 && !(z.stalled && z.ready == 0) {
         let s = max(0, z.serving + holds[i] - z.replicas)
         if s > 0 { surge[z.name] = s }
     }

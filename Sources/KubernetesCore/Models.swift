@@ -180,6 +180,31 @@ public struct DeploymentStatus: Codable, Sendable, Equatable {
     public var readyReplicas: Int?
     public var availableReplicas: Int?
     public var updatedReplicas: Int?
+    public var conditions: [DeploymentCondition]?
+}
+
+/// One of a Deployment's conditions (`Available`, `Progressing`, `ReplicaFailure`).
+public struct DeploymentCondition: Codable, Sendable, Equatable {
+    public var type: String
+    public var status: String
+    public var reason: String?
+    public var message: String?
+
+    public init(type: String, status: String, reason: String? = nil, message: String? = nil) {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+    }
+}
+
+extension Deployment {
+    /// The deployment controller gave up on its progress: no pod became available within its
+    /// `progressDeadlineSeconds` (condition `Progressing` False, reason `ProgressDeadlineExceeded`),
+    /// as when its pods crash or never pass their readiness probe.
+    public var progressDeadlineExceeded: Bool {
+        status?.conditions?.contains { $0.type == "Progressing" && $0.status == "False" && $0.reason == "ProgressDeadlineExceeded" } ?? false
+    }
 }
 
 /// `autoscaling/v1` Scale, the subresource every scalable kind shares.

@@ -98,6 +98,8 @@ public actor NodeSimulator {
     public static let poolResource = APIResource(group: "simulator.foresight.dev", version: "v1alpha1", plural: "nodepools", kind: "NodePool", namespaced: true)
     public static let poolLabel = "simulator.foresight.dev/node-pool"
     public static let simulatedLabel = "simulator.foresight.dev/simulated"
+    /// A pod annotated `"true"` runs but never becomes Ready, as one whose readiness probe never passes.
+    public static let neverReadyAnnotation = "simulator.foresight.dev/never-ready"
 
     public init(client: KubernetesClient, configuration: SimulatorConfiguration, logger: Logger = Logger(label: "foresight.nodesim")) {
         self.client = client
@@ -317,9 +319,10 @@ public actor NodeSimulator {
             return
         }
         startedPods.insert(uid)
+        let ready = pod.metadata.annotations?[Self.neverReadyAnnotation] != "true"
         Task {
             try? await Task.sleep(for: self.configuration.podStartDelay)
-            await self.markRunning(pod, ready: true)
+            await self.markRunning(pod, ready: ready)
         }
     }
 

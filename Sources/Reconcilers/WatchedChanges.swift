@@ -21,8 +21,8 @@ public enum ZonePlanWatches {
     public static let daemonSets: EventFilter<DaemonSet> = .onChange { [$0.spec] }
     /// A pod becoming Ready or not, bound, or terminating: for plans whose pool gives nodes back.
     public static let podReadiness: EventFilter<CachedPod> = .onChange { [$0.isReady, $0.nodeName, $0.deletionTime] }
-    /// A Deployment's Ready count: for plans whose pool gives nodes back.
-    public static let deploymentReadiness: EventFilter<Deployment> = .onChange { [$0.status?.readyReplicas] }
+    /// A Deployment's Ready count, and its progress deadline passing: for plans whose pool gives nodes back.
+    public static let deploymentReadiness: EventFilter<Deployment> = .onChange { [$0.status?.readyReplicas, $0.progressDeadlineExceeded] }
 }
 
 /// Which changes of each kind wake the UpdateWindow controller.

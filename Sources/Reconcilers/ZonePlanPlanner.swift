@@ -44,6 +44,8 @@ public struct ZoneWorkload: Sendable, Equatable {
     public var perPod: Resources
     /// Its Ready pods now (nil: not known, taken as none).
     public var readyReplicas: Int?
+    /// Past its progress deadline (`Deployment.progressDeadlineExceeded`): its pods not Ready are not coming.
+    public var stalled = false
     public var priorityClassName: String?
     /// The HPA scaling it, if any: its name, its minReplicas now, and the user's own minReplicas
     /// when Foresight raised it (from the HPA's annotation).
@@ -285,7 +287,8 @@ public struct ZonePlanPlanner: Sendable {
                 let workloads = snapshots.first { $0.name == z.name }?.workloads ?? []
                 return ShrinkExposure(name: z.name, replicas: z.allocated, extra: surges[z.name] ?? 0, serving: z.requirement.observedReplicas ?? 0,
                                       ready: workloads.reduce(0) { $0 + ($1.readyReplicas ?? 0) },
-                                      perReplica: demands.first { $0.name == z.name }?.perReplica ?? .zero)
+                                      perReplica: demands.first { $0.name == z.name }?.perReplica ?? .zero,
+                                      stalled: !workloads.isEmpty && workloads.allSatisfy(\.stalled))
             }
             // Nor while an UpdateWindow updates the pool's nodes: its surges need the room, and a
             // node given back between two of its nodes would be asked for again at the next.
@@ -329,6 +332,11 @@ public struct ZonePlanPlanner: Sendable {
             } else if let packed = toppedUp {
                 result.shrink = "\(p.desiredNodes) nodes, not \(packed): cordoned nodes (\(cordoned)) take no new pod, and the others must hold the zones "
                     + "(an UpdateWindow's surge among them)"
+            }
+            let notWaitedFor = exposures.filter { $0.stalled && $0.ready == 0 && $0.serving > 0 }.map(\.name)
+            if result.shrinking && !notWaitedFor.isEmpty {
+                result.shrink = (result.shrink.map { $0 + "; " } ?? "giving back nodes; ")
+                    + "not waiting for the replicas of \(notWaitedFor.joined(separator: ", ")): none is Ready, and their Deployments are past their progress deadline"
             }
         }
         for i in result.zones.indices {

@@ -409,10 +409,12 @@ public struct ZonePlanReconciler: Sendable {
                 let surge = ledger.total
                 let replicas = max(0, (d.spec?.replicas ?? 1) - surge)
                 let ready: Int? = readyNodes.map { caches.servingReplicas(of: d, readyNodes: $0) }
-                return ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: replicas, surge: surge,
+                var workload = ZoneWorkload(namespace: d.metadata.namespace ?? "", name: d.name, replicas: replicas, surge: surge,
                                     surgeForCordonedNodes: ledger.amount(forNodes: cordonedNodes),
                                     perPod: Resources(cpuMillis: requests.cpuMillis, memoryBytes: requests.memoryBytes), readyReplicas: ready,
                                     priorityClassName: d.spec?.template?.spec?.priorityClassName, hpa: hpa)
+                workload.stalled = d.progressDeadlineExceeded
+                return workload
             }.sorted { $0.key < $1.key }
         }
         return out

@@ -210,6 +210,29 @@ import TestSupport
         #expect(shrinkStep(current: 8, target: 5, maxNodes: 6, perNode: node, zones: [tight]).nodes == 5, "the user cut maxNodes")
     }
 
+    /// A zone with no Ready replica is waited for while its replicas may still start; once its
+    /// Deployments are past their progress deadline (stalled), it neither holds the pool nor is surged.
+    @Test func aStalledZoneWithNothingReadyDoesNotHoldThePool() {
+        let pod = Resources(cpuMillis: 500, memoryBytes: 0), node = Resources(cpuMillis: 2000, memoryBytes: 0)  // 4 a node
+        let web = ShrinkExposure(name: "web", replicas: 24, serving: 20, ready: 24, perReplica: pod)
+        var broken = ShrinkExposure(name: "broken", replicas: 6, serving: 6, ready: 0, perReplica: pod)
+        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [web, broken]).nodes == 7, "starting, as far as anyone knows")
+        broken.stalled = true
+        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [web, broken])
+                == ShrinkStep(nodes: 6, surge: [:], waitingFor: [], surgeDoesNotFit: false), "web can lose one node, broken nothing that serves")
+        // Beside zones that need a surge: broken gets none, and the node does not wait for it.
+        let surged = ShrinkExposure(name: "web", replicas: 24, serving: 22, ready: 26, perReplica: pod)
+        var batch = ShrinkExposure(name: "batch", replicas: 2, serving: 1, ready: 2, perReplica: pod)
+        let small = ShrinkExposure(name: "broken", replicas: 1, serving: 1, ready: 0, perReplica: pod, stalled: true)
+        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [surged, batch, small])
+                == ShrinkStep(nodes: 8, surge: ["web": 2, "batch": 3], waitingFor: ["batch"], surgeDoesNotFit: false))
+        batch.ready = 5
+        #expect(shrinkStep(current: 8, target: 7, maxNodes: 24, perNode: node, zones: [surged, batch, small]).nodes == 7)
+        // A stalled zone with one replica Ready, short of its load, keeps it.
+        broken.ready = 1
+        #expect(shrinkStep(current: 7, target: 5, maxNodes: 24, perNode: node, zones: [web, broken]).nodes == 7)
+    }
+
     /// When not even one node can go, the zones it could leave short are surged by what they would
     /// lack; the node waits for the surge to be Ready, then goes with it.
     @Test func aNodeThatWouldLeaveTheLoadShortGoesAfterASurgeIsReady() {

@@ -75,6 +75,15 @@ import UpdatePlanning
         let scaled = InformerEvent<Deployment>.updated(old: try deployment(ready: 4), new: try deployment(ready: 4, replicas: 6))
         #expect(ZonePlanWatches.deployments.passes(scaled) && UpdateWindowWatches.deployments.passes(scaled))
         #expect(!ZonePlanWatches.deploymentReadiness.passes(scaled))
+        // Past its progress deadline: a pool waiting for its replicas need not wait any longer.
+        var stalled = try deployment(ready: 0)
+        stalled.status?.conditions = [DeploymentCondition(type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded")]
+        let fresh = try deployment(ready: 0)
+        #expect(stalled.progressDeadlineExceeded && !fresh.progressDeadlineExceeded)
+        #expect(ZonePlanWatches.deploymentReadiness.passes(.updated(old: try deployment(ready: 0), new: stalled)))
+        var progressing = stalled
+        progressing.status?.conditions = [DeploymentCondition(type: "Progressing", status: "True", reason: "ReplicaSetUpdated")]
+        #expect(!progressing.progressDeadlineExceeded)
     }
 
     /// A window ordered by a ZonePlan's forecasts plans again when the plan refits (its first fit

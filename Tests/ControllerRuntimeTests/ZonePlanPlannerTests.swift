@@ -168,6 +168,34 @@ import Testing
         #expect(settling.zones[0].allocated == 8)
     }
 
+    /// A pool with four spare nodes, web needing all its 4 Ready replicas (surged by 4 and Ready),
+    /// and a zone with none Ready: while that zone may still be starting, the pool waits for it
+    /// (and surges it); once its Deployment is past its progress deadline, a node goes, and the
+    /// plan says the zone is not waited for.
+    @Test func aStalledZoneIsNotWaitedForAndThePlanSaysSo() {
+        let p = planner([zone("web", priority: 2), zone("broken", priority: 1, min: 2, max: 2)])
+        func plan(stalled: Bool) -> ZonePlanDecision {
+            var w = workload("w", replicas: 4)
+            w.readyReplicas = 8
+            var b = workload("b", replicas: 2)
+            b.readyReplicas = 0
+            b.stalled = stalled
+            let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 200), observedLoad: 200, forecastProblem: nil, workloads: [w], blockers: [])
+            let broken = ZoneSnapshot(name: "broken", outlook: outlook(peak: 100), observedLoad: 100, forecastProblem: nil, workloads: [b], blockers: [])
+            let pool = PoolSnapshot(name: "g", currentNodes: 6, perNode: Resources(cpuMillis: 2000, memoryBytes: 1 << 34), minNodes: 1, maxNodes: 10)
+            return p.plan(snapshots: [web, broken], pool: pool, memory: ["web": ZoneMemory(lastRequired: 4), "broken": ZoneMemory(lastRequired: 2)],
+                          now: Date(), seed: 1)
+        }
+        let starting = plan(stalled: false)
+        #expect(starting.desiredNodes == 6, "\(String(describing: starting.shrink))")
+        #expect(starting.shrink?.contains("broken +") == true, "\(String(describing: starting.shrink))")
+        let stalled = plan(stalled: true)
+        #expect(stalled.desiredNodes == 5, "\(String(describing: stalled.shrink))")
+        #expect(stalled.shrink?.hasSuffix("not waiting for the replicas of broken: none is Ready, and their Deployments are past their progress deadline") == true,
+                "\(String(describing: stalled.shrink))")
+        #expect(stalled.zones.first { $0.name == "broken" }?.allocated == 2, "no surge for a zone whose pods are not coming")
+    }
+
     /// A pool above its partition gives no node back while an UpdateWindow still has nodes of it to
     /// update, and says so; once none is left, it shrinks as before (behind a surge here).
     @Test func aPoolIsHeldWhileAWindowUpdatesItsNodes() {

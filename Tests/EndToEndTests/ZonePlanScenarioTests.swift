@@ -284,7 +284,7 @@ extension EndToEnd {
     /// The ZonePlan of a flat-load pool (`startFlatLoadPool`): one zone, `web`, sized from the load
     /// history. The shrink scenario's defaults.
     func shrinkPlanYAML(_ bed: ZonePlanTestBed, buffer: Int = 2, maxNodes: Int = 8, perReplica: Int = 50,
-                        minReplicas: Int = 1, maxReplicas: Int = 40) -> String {
+                        minReplicas: Int = 1, maxReplicas: Int = 40, extraZones: String = "") -> String {
         """
         apiVersion: foresight.dev/v1alpha1
         kind: ZonePlan
@@ -306,6 +306,7 @@ extension EndToEnd {
             buffer: \(buffer)
             minReplicas: \(minReplicas)
             maxReplicas: \(maxReplicas)
+        \(extraZones)
         """
     }
 
@@ -336,11 +337,13 @@ extension EndToEnd {
     /// Starts the shrink scenario with a controller that never resyncs within the test (every step
     /// must come from the events it waits on: a surge Ready, a node gone, the replacements of its
     /// pods Ready), applies the plan, and samples until the pool is down to 4 with nothing to say.
-    func runShrink(_ bed: ZonePlanTestBed, buffer: Int) async throws -> (samples: [ShrinkSample], messages: Set<String>, required: Int) {
+    func runShrink(_ bed: ZonePlanTestBed, buffer: Int, extraZones: String = "",
+                   prepare: (() async throws -> Void)? = nil) async throws -> (samples: [ShrinkSample], messages: Set<String>, required: Int) {
         let run = bed.run, ns = bed.ns
         try await startShrinkScenario(bed)
+        try await prepare?()
         try bed.startController(extraArguments: ["--zoneplan-resync", "30m", "--log-level", "debug"])
-        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed, buffer: buffer))
+        try Cluster.kubectl(["apply", "-f", "-"], stdin: shrinkPlanYAML(bed, buffer: buffer, extraZones: extraZones))
         let client = try Cluster.admin()
         var seen: [ShrinkSample] = []
         var messages: Set<String> = []
@@ -355,7 +358,7 @@ extension EndToEnd {
             if !m.isEmpty { messages.insert(m) }
             return pool == 4 && m.isEmpty ? true : nil
         }
-        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")))
+        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"web\")].requiredReplicas")))
         print("buffer \(buffer): pool, replicas, ready over time: \(seen.map { "\($0.pool)/\($0.replicas)/\($0.ready)" }.joined(separator: " "))")
         print("buffer \(buffer): pool messages: \(messages.sorted())")
         return (seen, messages, required)
@@ -416,6 +419,53 @@ extension EndToEnd {
         try await expectOneNodeAtATime(bed.run)
         #expect(!seen.contains { $0.replicas > required }, "no surge: the zone's replicas could lose a node as they were")
         #expect(messages.contains { $0.contains("until the replicas of web are Ready again") }, "\(messages)")
+        expectReadyReplicasNeverBelowTheLoad(seen)
+    }
+
+    /// A zone whose pods never become Ready (`broken`: they run, but never pass readiness) beside
+    /// web on the shrink scenario's pool, where 4 nodes hold both. Its replicas count for nothing
+    /// Ready, so the pool waited for them; once the deployment controller declares `broken` past
+    /// its progress deadline (15 s here), the pool gives its two spare nodes back one at a time
+    /// (behind web's surge), and says it does not wait for `broken`; web keeps the Ready replicas its
+    /// load needs throughout. Before, the pool stayed at 6 "until the replicas of broken are Ready again".
+    @Test func aZoneWhosePodsNeverBecomeReadyDoesNotHoldThePool() async throws {
+        let bed = try ZonePlanTestBed(prefix: "zn")
+        defer { bed.tearDown() }
+        let run = bed.run, ns = bed.ns
+        let brokenZone = """
+          - name: broken
+            priority: 50
+            workloads: {namespaceSelector: {matchLabels: {team: \(run)}}, selector: {matchLabels: {tier: broken}}}
+            load: {perReplica: 50}
+            buffer: 0
+            minReplicas: 2
+            maxReplicas: 2
+        """
+        // The simulator's `NodeSimulator.neverReadyAnnotation` keeps broken's pods Running, never Ready.
+        let (seen, messages, _) = try await runShrink(bed, buffer: 2, extraZones: brokenZone) {
+            let now = Date()
+            try Cluster.kubectl(["apply", "-f", "-"], stdin: self.configMapYAML(ns, [
+                "web": risingTraceCSV(now: now, days: 15, base: 500, amplitude: 0, peakAhead: 0, noiseSeed: 11),
+                "broken": risingTraceCSV(now: now, days: 15, base: 100, amplitude: 0, peakAhead: 0, noiseSeed: 12),
+            ]))
+            try Cluster.kubectl(["apply", "-f", "-"], stdin: """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: broken, namespace: \(ns), labels: {tier: broken}}
+            spec:
+              replicas: 2
+              progressDeadlineSeconds: 15
+              selector: {matchLabels: {app: broken}}
+              template:
+                metadata: {labels: {app: broken}, annotations: {simulator.foresight.dev/never-ready: "true"}}
+                spec: {nodeSelector: {pool: \(run)}, terminationGracePeriodSeconds: 1, containers: [{name: c, image: nginx, resources: {requests: {cpu: "2", memory: 64Mi}}}]}
+            """)
+        }
+        let broken = try await Cluster.admin().get(Deployment.self, namespace: ns, name: "broken")
+        #expect(broken.progressDeadlineExceeded && (broken.status?.readyReplicas ?? 0) == 0, "\(String(describing: broken.status))")
+        #expect(messages.contains { $0.contains("not waiting for the replicas of broken: none is Ready, and their Deployments are past their progress deadline") },
+                "\(messages)")
+        try await expectOneNodeAtATime(run)
         expectReadyReplicasNeverBelowTheLoad(seen)
     }
 
@@ -507,7 +557,7 @@ extension EndToEnd {
             return s.message.contains("until the surge that covers a node's pods is Ready") ? s : nil
         }
         controller.kill()
-        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[0].requiredReplicas")))
+        let required = try #require(Int(try jsonpath("zoneplan", run, ".status.zones[?(@.name==\"web\")].requiredReplicas")))
         #expect(waiting.pool == 6 && waiting.replicas > required, "surge asked, pool whole: \(waiting)")
         // With no controller, nothing moves: the surge stays, the pool stays.
         try await Task.sleep(for: .seconds(3))
