@@ -134,6 +134,9 @@ public struct Replay: Sendable {
         // The window occurrences of the replay, once (cron evaluated per occurrence, not per step).
         let windows = s.update?.schedule.occurrences(from: Date(timeIntervalSince1970: start), to: Date(timeIntervalSince1970: Double(s.end))) ?? []
         var nextWindow = 0
+        // The update is released when its first window opens: nodes the pool adds from then on come
+        // with it (their image has it); nodes added before come without it, like those at the start.
+        let released = windows.first.map { $0.start.timeIntervalSince1970 } ?? .infinity
 
         var t = s.start
         while t < s.end {
@@ -182,9 +185,9 @@ public struct Replay: Sendable {
             case .static:
                 break
             case .foresight:
-                scalePool(to: desiredNodes, cluster: &cluster, now: now, pendingLeft: pending)
+                scalePool(to: desiredNodes, cluster: &cluster, now: now, pendingLeft: pending, newNodesUpdated: now >= released)
             case .reactive, .kured, .predictiveAWS:
-                clusterAutoscaler(cluster: &cluster, now: now, pendingLeft: pending)
+                clusterAutoscaler(cluster: &cluster, now: now, pendingLeft: pending, newNodesUpdated: now >= released)
             }
 
             // The figures.
@@ -253,14 +256,14 @@ public struct Replay: Sendable {
     /// A cluster autoscaler: nodes for pods that cannot be placed (Ready after the provisioning
     /// delay); a node whose pods request under half of it for 10 minutes, and fit elsewhere, is
     /// removed (one per step; its pods are rescheduled).
-    func clusterAutoscaler(cluster: inout VirtualCluster, now: Double, pendingLeft: Int) {
+    func clusterAutoscaler(cluster: inout VirtualCluster, now: Double, pendingLeft: Int, newNodesUpdated: Bool) {
         let s = scenario
         if pendingLeft > 0 {
             let coming = cluster.nodes.values.filter { $0.readyAt > now }.reduce(Int64(0)) { $0 + $1.cpuMillis }
             let short = cluster.pendingMillis - coming
             if short > 0 {
                 let add = min(s.pool.maxNodes - cluster.nodeCount, Int((Double(short) / Double(s.pool.cpuMillisPerNode)).rounded(.up)))
-                for _ in 0..<max(0, add) { cluster.addNode(cpuMillis: s.pool.cpuMillisPerNode, now: now, delay: s.pool.provisioningDelay, updated: true) }
+                for _ in 0..<max(0, add) { cluster.addNode(cpuMillis: s.pool.cpuMillisPerNode, now: now, delay: s.pool.provisioningDelay, updated: newNodesUpdated) }
             }
             return
         }
@@ -280,12 +283,12 @@ public struct Replay: Sendable {
     /// Foresight's pool: the partition's desired nodes (Ready after the provisioning delay, asked for
     /// the lead time ahead by the forecast), emptiest surplus node removed when its pods fit
     /// elsewhere (the plan holds the pool while a window has nodes still to update).
-    func scalePool(to desired: Int?, cluster: inout VirtualCluster, now: Double, pendingLeft: Int) {
+    func scalePool(to desired: Int?, cluster: inout VirtualCluster, now: Double, pendingLeft: Int, newNodesUpdated: Bool) {
         let s = scenario
         guard let desired else { return }
         let target = min(s.pool.maxNodes, max(s.pool.minNodes, desired))
         if target > cluster.nodeCount {
-            for _ in cluster.nodeCount..<target { cluster.addNode(cpuMillis: s.pool.cpuMillisPerNode, now: now, delay: s.pool.provisioningDelay, updated: true) }
+            for _ in cluster.nodeCount..<target { cluster.addNode(cpuMillis: s.pool.cpuMillisPerNode, now: now, delay: s.pool.provisioningDelay, updated: newNodesUpdated) }
         } else if target < cluster.nodeCount, pendingLeft == 0 {
             let candidates = cluster.nodes.values.filter { cluster.isSchedulable($0, at: now) }.sorted { ($0.usedMillis, $0.id) < ($1.usedMillis, $1.id) }
             if let n = candidates.first, cluster.podsFitElsewhere(n.id, now: now) {

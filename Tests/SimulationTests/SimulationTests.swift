@@ -161,6 +161,24 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(run.figures.maxWindowCapacityDip == 0 && run.figures.windowUnservedShare == 0, "\(run.figures)")
     }
 
+    /// The update is released when its first window opens: the nodes a load step at 06:00 adds
+    /// (one node to three) come without it, and the 10:00 window updates all three, one at a time,
+    /// 10 minutes each. (Nodes added before any window had come with the update already.)
+    @Test func nodesAddedBeforeTheFirstWindowNeedTheUpdate() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 1, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 1, maxReplicas: 8, targetUtilization: 1}]
+        updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        seasons: [1d]
+        """, trace: minutes(days: 3) { m in m % 1440 >= 360 ? 45 : 5 })
+        let kured = Replay(scenario: s).run(.kured)
+        #expect(kured.figures.nodesNotUpdated == 0, "\(kured.figures)")
+        #expect((kured.figures.updateMakespanHours ?? 0) >= 0.5, "three nodes of 10 minutes each, one at a time: \(kured.figures)")
+    }
+
     /// A load step inside a window, with no node to update (the reactive policy updates none): the
     /// replicas starting for it leave load unserved, but nothing was taken, so nothing dipped.
     @Test func aScaleUpInsideAWindowIsNoDip() throws {
