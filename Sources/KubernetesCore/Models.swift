@@ -183,14 +183,15 @@ public struct DeploymentStatus: Codable, Sendable, Equatable {
     public var conditions: [DeploymentCondition]?
 }
 
-/// One of a Deployment's conditions (`Available`, `Progressing`, `ReplicaFailure`).
+/// One of a Deployment's conditions (`Available`, `Progressing`, `ReplicaFailure`). Every field is
+/// optional, so that a condition missing one never keeps its Deployment out of a cache.
 public struct DeploymentCondition: Codable, Sendable, Equatable {
-    public var type: String
-    public var status: String
+    public var type: String?
+    public var status: String?
     public var reason: String?
     public var message: String?
 
-    public init(type: String, status: String, reason: String? = nil, message: String? = nil) {
+    public init(type: String?, status: String?, reason: String? = nil, message: String? = nil) {
         self.type = type
         self.status = status
         self.reason = reason

@@ -81,6 +81,14 @@ import UpdatePlanning
         let fresh = try deployment(ready: 0)
         #expect(stalled.progressDeadlineExceeded && !fresh.progressDeadlineExceeded)
         #expect(ZonePlanWatches.deploymentReadiness.passes(.updated(old: try deployment(ready: 0), new: stalled)))
+        // As the API server writes it; a condition missing a field still decodes.
+        let decoded = try JSONDecoder().decode(Deployment.self, from: Data(#"""
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"}, "status": {"conditions": [
+          {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+          {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"b-1\" has timed out progressing."},
+          {"reason": "NoTypeOrStatus"}]}}
+        """#.utf8))
+        #expect(decoded.progressDeadlineExceeded && decoded.status?.conditions?.count == 3)
         var progressing = stalled
         progressing.status?.conditions = [DeploymentCondition(type: "Progressing", status: "True", reason: "ReplicaSetUpdated")]
         #expect(!progressing.progressDeadlineExceeded)
