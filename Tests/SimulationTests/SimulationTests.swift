@@ -10,6 +10,12 @@ func scenario(_ yaml: String, trace: TimeSeries) throws -> Scenario {
     try Scenario(yaml: yaml, source: "test", directory: "/nonexistent", traces: ["t": trace])
 }
 
+/// The replay of 2026-01-06 (a Tuesday), one day of history before it and a daily season, of the
+/// pool, zones and window that `lines` give.
+func oneDayReplay(_ lines: String, trace: TimeSeries) throws -> Scenario {
+    try scenario(lines + "\nstart: \"2026-01-06 00:00:00\"\ndays: 1\nhistory: 1d\nseasons: [1d]", trace: trace)
+}
+
 /// `days` of one-minute rows from 2026-01-05 (a Monday) 00:00, value `f(minute)`.
 func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     let t0 = TimestampParser.parse("2026-01-05 00:00:00")!
@@ -122,14 +128,10 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     /// pool adds a node while one is cordoned, so each surge is placed and Ready before its node
     /// is drained. Without the node, the surge would wait and its update fail.
     @Test func aSurgeWithNoRoomOnTheOpenNodesGetsANode() throws {
-        let s = try scenario("""
+        let s = try oneDayReplay("""
         nodePool: {initialNodes: 2, minNodes: 2, maxNodes: 4, cpuPerNode: "2", provisioningDelay: 5m}
         zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 5, maxReplicas: 5, buffer: "0"}]
         updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
-        start: "2026-01-06 00:00:00"
-        days: 1
-        history: 1d
-        seasons: [1d]
         """, trace: minutes(days: 3) { _ in 40 })
         let run = Replay(scenario: s).run(.foresight)
         #expect(run.figures.nodesNotUpdated == 0, "\(run.figures)")
@@ -142,14 +144,10 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     /// their `update-pending` taints), then shrinks inside the window once they are done, each node
     /// given back behind a surge for its pod (the load needs all three), which is no dip.
     @Test func thePoolIsHeldUntilTheWindowsNodesAreUpdated() throws {
-        let s = try scenario("""
+        let s = try oneDayReplay("""
         nodePool: {initialNodes: 4, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
         zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 3, maxReplicas: 3, buffer: "0"}]
         updateWindow: {start: "2026-01-06 00:00:00", duration: 8h, maxUnavailable: 1, updateTime: 10m}
-        start: "2026-01-06 00:00:00"
-        days: 1
-        history: 1d
-        seasons: [1d]
         """, trace: minutes(days: 3) { _ in 25 })
         let run = Replay(scenario: s).run(.foresight)
         #expect(run.figures.nodesNotUpdated == 0, "\(run.figures)")
@@ -165,14 +163,10 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     /// (one node to three) come without it, and the 10:00 window updates all three, one at a time,
     /// 10 minutes each. (Nodes added before any window had come with the update already.)
     @Test func nodesAddedBeforeTheFirstWindowNeedTheUpdate() throws {
-        let s = try scenario("""
+        let s = try oneDayReplay("""
         nodePool: {initialNodes: 1, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
         zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 1, maxReplicas: 8, targetUtilization: 1}]
         updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
-        start: "2026-01-06 00:00:00"
-        days: 1
-        history: 1d
-        seasons: [1d]
         """, trace: minutes(days: 3) { m in m % 1440 >= 360 ? 45 : 5 })
         let kured = Replay(scenario: s).run(.kured)
         #expect(kured.figures.nodesNotUpdated == 0, "\(kured.figures)")
@@ -182,14 +176,10 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     /// A load step inside a window, with no node to update (the reactive policy updates none): the
     /// replicas starting for it leave load unserved, but nothing was taken, so nothing dipped.
     @Test func aScaleUpInsideAWindowIsNoDip() throws {
-        let s = try scenario("""
+        let s = try oneDayReplay("""
         nodePool: {initialNodes: 4, minNodes: 4, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
         zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 3m, minReplicas: 1, maxReplicas: 8, targetUtilization: 1}]
         updateWindow: {start: "2026-01-06 10:00:00", duration: 4h}
-        start: "2026-01-06 00:00:00"
-        days: 1
-        history: 1d
-        seasons: [1d]
         """, trace: minutes(days: 3) { m in m % 1440 >= 720 ? 70 : 5 })
         let reactive = Replay(scenario: s).run(.reactive)
         #expect((reactive.figures.windowUnservedShare ?? 0) > 0, "the step is served late")
@@ -203,12 +193,8 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         nodePool: {initialNodes: 3, minNodes: 3, maxNodes: 3, cpuPerNode: "1", provisioningDelay: 5m}
         zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 3m, minReplicas: 4, maxReplicas: 4, targetUtilization: 1, buffer: "0"}]
         updateWindow: {start: "2026-01-06 10:00:00", duration: 4h, maxUnavailable: 1, updateTime: 10m}
-        start: "2026-01-06 00:00:00"
-        days: 1
-        history: 1d
-        seasons: [1d]
         """
-        let s = try scenario(yaml, trace: minutes(days: 3) { _ in 40 })
+        let s = try oneDayReplay(yaml, trace: minutes(days: 3) { _ in 40 })
         let kured = Replay(scenario: s).run(.kured)
         let foresight = Replay(scenario: s).run(.foresight)
         #expect(kured.figures.nodesNotUpdated == 0 && foresight.figures.nodesNotUpdated == 0, "every node updated")
