@@ -39,6 +39,9 @@ public struct PolicyFigures: Sendable, Codable, Equatable {
     /// capacity never dipped). Replicas still starting for a scale-up do not count: that lag is
     /// the policy's sizing, measured by the unserved load, not a dip.
     public var maxWindowCapacityDip: Double?
+    /// The part of that dip the update's evictions took (removed nodes' pods taken as still there):
+    /// what draining nodes cost, apart from the pool's own scale-down (nil without windows).
+    public var maxUpdateCapacityDip: Double?
     /// From the first node's update start to the last node's finish, in hours (nil: none updated).
     public var updateMakespanHours: Double?
     /// Nodes present at the end that do not carry the update (nil for policies that do not update).
@@ -125,7 +128,7 @@ public struct Replay: Sendable {
         var updater = UpdaterState(seed: s.seed)
         var rng = SeededGenerator(seed: s.seed &+ 7)
 
-        var totalLoad = 0.0, unserved = 0.0, unservedMinutes = 0.0, windowLoad = 0.0, windowUnserved = 0.0, maxDip = 0.0
+        var totalLoad = 0.0, unserved = 0.0, unservedMinutes = 0.0, windowLoad = 0.0, windowUnserved = 0.0, maxDip = 0.0, maxUpdateDip = 0.0
         var zoneLoad = [Double](repeating: 0, count: zoneCount), zoneUnserved = zoneLoad, zoneUnservedMinutes = zoneLoad
         var sawWindow = false
         var timeline: [TimelineSample] = []
@@ -215,6 +218,8 @@ public struct Replay: Sendable {
                 let have = (0..<zoneCount).reduce(0) { $0 + min(wanted[$1], after.ready[$1]) }
                 let undisturbed = (0..<zoneCount).reduce(0) { $0 + min(wanted[$1], after.ready[$1] + after.displaced[$1]) }
                 if undisturbed > 0 { maxDip = max(maxDip, 1 - Double(have) / Double(undisturbed)) }
+                let haveButEvicted = (0..<zoneCount).reduce(0) { $0 + min(wanted[$1], after.ready[$1] + after.displaced[$1] - after.evicted[$1]) }
+                if undisturbed > 0 { maxUpdateDip = max(maxUpdateDip, 1 - Double(haveButEvicted) / Double(undisturbed)) }
             }
             cluster.account(dt: tick, now: now)
             if tickIndex % sampleEvery == 0 {
@@ -234,6 +239,7 @@ public struct Replay: Sendable {
             nodeHours: cluster.nodeSeconds / 3600,
             replicaHours: cluster.replicaSeconds / 3600,
             maxWindowCapacityDip: sawWindow ? maxDip : nil,
+            maxUpdateCapacityDip: sawWindow ? maxUpdateDip : nil,
             updateMakespanHours: updater.firstStart.flatMap { f in updater.lastEnd.map { ($0 - f) / 3600 } },
             nodesNotUpdated: policy.updatesNodes && s.update != nil ? cluster.nodes.values.filter { !$0.updated }.count : nil,
             evictionsPerPod: evicted.isEmpty ? nil : Double(evicted.values.reduce(0, +)) / Double(evicted.count),

@@ -32,6 +32,8 @@ public struct VirtualCluster: Sendable {
         /// Stands in for a Ready replica that an eviction or a removed node took: until it is Ready,
         /// that replica is missing (see `census`).
         public var replacing = false
+        /// Of those, one an eviction took (an update's drain), not a removed node.
+        public var replacingEvicted = false
     }
 
     public let cpuPerReplica: [Int64]
@@ -43,6 +45,8 @@ public struct VirtualCluster: Sendable {
     public private(set) var evictions: [Int: Int] = [:]
     /// Per zone, Ready replicas evicted whose replacement the next `reconcile` has still to make.
     private var replacementsOwed: [Int]
+    /// Of those, the ones an eviction (not a removed node) took.
+    private var evictedReplacementsOwed: [Int]
     /// Node-seconds and replica-seconds so far (nodes from request to removal, pods while placed or pending).
     public private(set) var nodeSeconds = 0.0, replicaSeconds = 0.0
 
@@ -50,6 +54,7 @@ public struct VirtualCluster: Sendable {
         self.cpuPerReplica = cpuPerReplica
         self.podStartDelay = podStartDelay
         self.replacementsOwed = Array(repeating: 0, count: cpuPerReplica.count)
+        self.evictedReplacementsOwed = replacementsOwed
         for _ in 0..<nodes { _ = addNode(cpuMillis: cpuPerNode, now: -.infinity, delay: 0) }
     }
 
@@ -68,6 +73,8 @@ public struct VirtualCluster: Sendable {
     public mutating func removeNode(_ id: Int, now: Double) {
         for p in podIDs(on: id) {
             guard var pod = pods[p] else { continue }
+            // A Ready pod is taken by the removal now, whatever it once replaced.
+            pod.replacingEvicted = pod.readyAt > now && pod.replacingEvicted
             pod.replacing = pod.readyAt <= now || pod.replacing
             pod.node = nil
             pod.readyAt = .infinity
@@ -93,14 +100,19 @@ public struct VirtualCluster: Sendable {
     /// Per zone, in one pass: pods Ready at `now` (surge included: they serve load too), regular
     /// pods (what the zone's Deployment counts, surge excluded), surge pods, and `displaced`: Ready
     /// replicas that evictions and removed nodes took and that are not replaced by a Ready pod yet
-    /// (new replicas still starting are not displaced ones: a scale-up's lag is not a dip).
-    public func census(at now: Double) -> (ready: [Int], regular: [Int], surge: [Int], displaced: [Int]) {
+    /// (new replicas still starting are not displaced ones: a scale-up's lag is not a dip); `evicted`
+    /// is the part of it that evictions took.
+    public func census(at now: Double) -> (ready: [Int], regular: [Int], surge: [Int], displaced: [Int], evicted: [Int]) {
         var ready = [Int](repeating: 0, count: cpuPerReplica.count), regular = ready, surge = ready, displaced = replacementsOwed
+        var evicted = evictedReplacementsOwed
         for p in pods.values {
-            if p.readyAt <= now { ready[p.zone] += 1 } else if p.replacing { displaced[p.zone] += 1 }
+            if p.readyAt <= now { ready[p.zone] += 1 } else if p.replacing {
+                displaced[p.zone] += 1
+                if p.replacingEvicted { evicted[p.zone] += 1 }
+            }
             if p.surge { surge[p.zone] += 1 } else { regular[p.zone] += 1 }
         }
-        return (ready, regular, surge, displaced)
+        return (ready, regular, surge, displaced, evicted)
     }
 
     @discardableResult
@@ -122,7 +134,10 @@ public struct VirtualCluster: Sendable {
     public mutating func evict(_ id: Int, now: Double) {
         guard let pod = pods[id] else { return }
         evictions[id, default: 0] += 1
-        if !pod.surge && (pod.readyAt <= now || pod.replacing) { replacementsOwed[pod.zone] += 1 }
+        if !pod.surge && (pod.readyAt <= now || pod.replacing) {
+            replacementsOwed[pod.zone] += 1
+            evictedReplacementsOwed[pod.zone] += 1
+        }
         deletePod(id)
     }
 
@@ -135,6 +150,7 @@ public struct VirtualCluster: Sendable {
                 for _ in mine.count..<desired[z] {
                     let id = addPod(zone: z)
                     if replacementsOwed[z] > 0 { replacementsOwed[z] -= 1; pods[id]?.replacing = true }
+                    if evictedReplacementsOwed[z] > 0 { evictedReplacementsOwed[z] -= 1; pods[id]?.replacingEvicted = true }
                 }
             } else if mine.count > desired[z] {
                 let order = mine.sorted { a, b in
@@ -144,6 +160,7 @@ public struct VirtualCluster: Sendable {
                 for p in order.prefix(mine.count - desired[z]) { deletePod(p.id) }
             }
             replacementsOwed[z] = 0  // what this pass did not make, the ReplicaSet no longer wants
+            evictedReplacementsOwed[z] = 0
         }
     }
 

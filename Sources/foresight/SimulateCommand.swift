@@ -110,11 +110,11 @@ struct SimulateCommand: ParsableCommand {
             return v > 0 && v < 0.000_01 ? "<0.001 %" : String(format: "%.3f %%", v * 100)
         }
         func num(_ v: Double?, _ f: String = "%.1f") -> String { v.map { String(format: f, $0) } ?? "—" }
-        let header = ["policy", "unserved", "min. unserved", "unserved in windows", "node-hours", "replica-hours", "max dip in windows",
+        let header = ["policy", "unserved", "min. unserved", "unserved in windows", "node-hours", "replica-hours", "max dip in windows", "of it by updates",
                       "update makespan h", "nodes not updated", "evictions/pod"]
         let rows = figures.map { f in
             [f.name, pct(f.unservedShare), num(f.unservedMinutes, "%.0f"), pct(f.windowUnservedShare), num(f.nodeHours), num(f.replicaHours),
-             pct(f.maxWindowCapacityDip), num(f.updateMakespanHours), f.nodesNotUpdated.map(String.init) ?? "—", num(f.evictionsPerPod, "%.2f")]
+             pct(f.maxWindowCapacityDip), pct(f.maxUpdateCapacityDip), num(f.updateMakespanHours), f.nodesNotUpdated.map(String.init) ?? "—", num(f.evictionsPerPod, "%.2f")]
         }
         let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
         func line(_ cells: [String]) -> String {

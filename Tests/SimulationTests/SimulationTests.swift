@@ -61,6 +61,10 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(c.podIDs(on: node).isEmpty)
         #expect(c.census(at: 100).ready == [1] && c.census(at: 130).ready == [2], "the replacement is Ready 30 s later")
         #expect(c.census(at: 100).displaced == [1] && c.census(at: 130).displaced == [0])
+        #expect(c.census(at: 100).evicted == [1] && c.census(at: 130).evicted == [0], "an eviction took it, until its replacement is Ready")
+        let replacement = c.pods.values.first { $0.node != node }!
+        c.removeNode(replacement.node!, now: 200)
+        #expect(c.census(at: 200).displaced == [2] && c.census(at: 200).evicted == [0], "the Ready replacement is the removed node's loss, not the eviction's")
         #expect(c.evictions.count == c.evictions.values.reduce(0, +), "one eviction per evicted pod")
     }
 
@@ -79,7 +83,8 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         let readyOne = c.pods.values.first { $0.zone == 1 }!
         c.removeNode(readyOne.node!, now: 41)
         let census = c.census(at: 41)
-        #expect(census.displaced[1] == 1, "the zone-1 replica lost with its node")
+        #expect(census.displaced[1] == 1 && census.evicted[1] == 0, "the zone-1 replica lost with its node, not evicted")
+        #expect(census.evicted[0] == 0, "the evicted zone-0 pod was not Ready")
         #expect(census.displaced[0] == c.pods.values.filter { $0.zone == 0 && $0.replacing && $0.readyAt > 41 }.count,
                 "zone 0 lost only what the removed node held Ready; the evicted pod was still starting")
         c.reconcile(desired: [0, 1], now: 42)
@@ -159,6 +164,21 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(run.figures.maxWindowCapacityDip == 0 && run.figures.windowUnservedShare == 0, "\(run.figures)")
     }
 
+    /// Four nodes for five replicas that three hold, the load needing one of them: once the
+    /// window's nodes are done, the pool gives a node back without a surge (the zone keeps what its
+    /// load needs), which takes Ready replicas while the window is open: a dip in the window, none
+    /// of it the update's.
+    @Test func aNodeGivenBackInAWindowIsADipButNotTheUpdates() throws {
+        let s = try oneDayReplay("""
+        nodePool: {initialNodes: 4, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 5m}
+        zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 5, maxReplicas: 5, buffer: "0"}]
+        updateWindow: {start: "2026-01-06 00:00:00", duration: 8h, maxUnavailable: 1, updateTime: 10m}
+        """, trace: minutes(days: 3) { _ in 5 })
+        let run = Replay(scenario: s).run(.foresight)
+        #expect(run.figures.nodesNotUpdated == 0 && run.figures.windowUnservedShare == 0, "\(run.figures)")
+        #expect((run.figures.maxWindowCapacityDip ?? 0) > 0 && run.figures.maxUpdateCapacityDip == 0, "\(run.figures)")
+    }
+
     /// The update is released when its first window opens: the nodes a load step at 06:00 adds
     /// (one node to three) come without it, and the 10:00 window updates all three, one at a time,
     /// 10 minutes each. (Nodes added before any window had come with the update already.)
@@ -200,8 +220,9 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(kured.figures.nodesNotUpdated == 0 && foresight.figures.nodesNotUpdated == 0, "every node updated")
         #expect((kured.figures.windowUnservedShare ?? 0) > 0, "evicting first leaves the load short while replacements start")
         #expect(kured.figures.maxWindowCapacityDip ?? 0 > 0)
+        #expect(kured.figures.maxUpdateCapacityDip == kured.figures.maxWindowCapacityDip, "kured's dip is all its drains'")
         #expect(foresight.figures.windowUnservedShare == 0, "the surge was Ready before the eviction: \(foresight.figures)")
-        #expect(foresight.figures.maxWindowCapacityDip == 0, "nor did capacity dip")
+        #expect(foresight.figures.maxWindowCapacityDip == 0 && foresight.figures.maxUpdateCapacityDip == 0, "nor did capacity dip")
         #expect(foresight.figures.evictionsPerPod == 1, "no pod moved twice")
     }
 }
