@@ -157,6 +157,9 @@ public struct ShrinkExposure: Sendable, Equatable {
     public var perReplica: Resources
     /// Its pods are not coming: every Deployment of the zone is past its progress deadline.
     public var stalled: Bool
+    /// Stalled with no replica Ready: a removed node takes nothing from it that serves, so the pool
+    /// neither waits for it nor surges it.
+    public var servesNothing: Bool { stalled && ready == 0 }
 
     public init(name: String, replicas: Int, extra: Int = 0, serving: Int, ready: Int, perReplica: Resources, stalled: Bool = false) {
         self.stalled = stalled
@@ -223,7 +226,7 @@ public func shrinkStep(current: Int, target: Int, maxNodes: Int, perNode: Resour
     // (a node of the pool is being drained: the pool waits for it).
     if zones.contains(where: { $0.extra > 0 }) { return ShrinkStep(nodes: current, surge: [:], waitingFor: zones.filter { $0.extra > 0 }.map(\.name), surgeDoesNotFit: false) }
     var surge: [String: Int] = [:]
-    for (i, z) in zones.enumerated() where z.serving > 0 && holds[i] > 0 && !(z.stalled && z.ready == 0) {
+    for (i, z) in zones.enumerated() where z.serving > 0 && holds[i] > 0 && !z.servesNothing {
         let s = max(0, z.serving + holds[i] - z.replicas)
         if s > 0 { surge[z.name] = s }
     }

@@ -333,7 +333,7 @@ public struct ZonePlanPlanner: Sendable {
                 result.shrink = "\(p.desiredNodes) nodes, not \(packed): cordoned nodes (\(cordoned)) take no new pod, and the others must hold the zones "
                     + "(an UpdateWindow's surge among them)"
             }
-            let notWaitedFor = exposures.filter { $0.stalled && $0.ready == 0 && $0.serving > 0 }.map(\.name)
+            let notWaitedFor = exposures.filter { $0.servesNothing && $0.serving > 0 }.map(\.name)
             if result.shrinking && !notWaitedFor.isEmpty {
                 result.shrink = (result.shrink.map { $0 + "; " } ?? "giving back nodes; ")
                     + "not waiting for the replicas of \(notWaitedFor.joined(separator: ", ")): none is Ready, and their Deployments are past their progress deadline"

@@ -493,7 +493,7 @@ struct ForesightState {
         let pool = PoolSnapshot(name: "pool", currentNodes: cluster.nodeCount, perNode: Resources(cpuMillis: s.pool.cpuMillisPerNode, memoryBytes: 0),
                                 minNodes: s.pool.minNodes, maxNodes: s.pool.maxNodes,
                                 unschedulableNodes: cluster.nodes.values.filter(\.cordoned).count,
-                                nodesAwaitingUpdate: inWindow ? cluster.nodes.values.filter { !$0.updated && $0.failedAttempts < 2 }.count : 0)
+                                nodesAwaitingUpdate: inWindow ? cluster.nodes.values.filter(\.awaitsUpdate).count : 0)
         if planner == nil { planner = ZonePlanPlanner(spec: spec(s)) }
         let decision = planner!.plan(snapshots: snapshots, pool: pool, memory: memory, now: now, seed: s.seed)
         for z in decision.zones { memory[z.name] = z.memory }
@@ -570,7 +570,7 @@ struct UpdaterState {
                     // As the controller does: a surge not Ready within the drain timeout fails the
                     // node before any eviction. It stays cordoned, is retried once, and its surge goes.
                     cluster.markUpdated(id, false)
-                    if cluster.nodes[id]!.failedAttempts < 2 { order.append(id) }
+                    if cluster.nodes[id]!.awaitsUpdate { order.append(id) }
                     giveBack(surge, &cluster)
                     pendingSurge[id] = nil
                     inFlight[id] = nil
@@ -584,7 +584,7 @@ struct UpdaterState {
                 lastEnd = now
                 if !ok {
                     // Left cordoned; retried once at the end of the order.
-                    if cluster.nodes[id]!.failedAttempts < 2 { order.append(id) }
+                    if cluster.nodes[id]!.awaitsUpdate { order.append(id) }
                     giveBack(pendingSurge[id] ?? [], &cluster)
                     pendingSurge[id] = nil
                     inFlight[id] = nil
@@ -600,7 +600,7 @@ struct UpdaterState {
         }
         guard let window else { planFor = nil; return }
         // The order: once per window occurrence (and for nodes that appear).
-        let candidates = cluster.nodes.values.filter { !$0.updated && $0.failedAttempts < 2 && $0.readyAt <= now }.map(\.id)
+        let candidates = cluster.nodes.values.filter { $0.awaitsUpdate && $0.readyAt <= now }.map(\.id)
         if planFor != window.start {
             planFor = window.start
             switch policy {
@@ -616,13 +616,13 @@ struct UpdaterState {
         for id in candidates where !order.contains(id) && inFlight[id] == nil { order.append(id) }
         let capacity = policy == .kured ? 1 : update.maxUnavailable
         while inFlight.count < capacity, let next = order.first(where: { id in
-            inFlight[id] == nil && cluster.nodes[id].map { !$0.updated && $0.failedAttempts < 2 } == true
+            inFlight[id] == nil && cluster.nodes[id]?.awaitsUpdate == true
                 && (planned[id].map { $0.timeIntervalSince1970 <= now } ?? true)
         }) {
             order.removeAll { $0 == next }
             begin(next, policy: policy, &cluster, now: now, update: update)
         }
-        order.removeAll { id in cluster.nodes[id].map { $0.updated || $0.failedAttempts >= 2 } ?? true }
+        order.removeAll { id in cluster.nodes[id]?.awaitsUpdate != true }
     }
 
     var pendingSurge: [Int: [Int]] = [:]

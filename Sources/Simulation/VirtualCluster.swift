@@ -16,6 +16,8 @@ public struct VirtualCluster: Sendable {
         /// Carries the update (it was updated, or came up after the update began).
         public var updated = false
         public var failedAttempts = 0
+        /// Still to be updated: not updated, and not given up on (a failed update is retried once).
+        public var awaitsUpdate: Bool { !updated && failedAttempts < 2 }
         /// Since when its pods have requested less than half of it (for the autoscaler's scale-down).
         public var underusedSince: Double?
         public var usedMillis: Int64 = 0
