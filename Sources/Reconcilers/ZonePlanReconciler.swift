@@ -137,8 +137,7 @@ public struct ZonePlanReconciler: Sendable {
         // the same moment, or a node removed in between would be counted gone from the pool while
         // its pods still counted as serving (and the next node would follow at once).
         let nodes = caches.nodes.list()
-        let zoneWorkloads = workloadsByZone(spec, readyNodes: Set(nodes.filter(\.isReady).map(\.name)),
-                                            cordonedNodes: Set(nodes.filter(\.isUnschedulable).map(\.name)))
+        let zoneWorkloads = workloadsByZone(spec, nodes: nodes)
         var claims: [String: [String]] = [:]
         for (zone, list) in zoneWorkloads { for w in list { claims[w.key, default: []].append(zone) } }
         var forecastNotes: [String] = []
@@ -379,6 +378,12 @@ public struct ZonePlanReconciler: Sendable {
     }
 
     // MARK: the world
+
+    /// Every zone's Deployments as the plan sees them on `nodes`: Ready replicas counted on the
+    /// Ready nodes, and of each surge what stands in for the pods of a cordoned node.
+    func workloadsByZone(_ spec: ZonePlan.Spec, nodes: [Node]) -> [String: [ZoneWorkload]] {
+        workloadsByZone(spec, readyNodes: Set(nodes.filter(\.isReady).map(\.name)), cordonedNodes: Set(nodes.filter(\.isUnschedulable).map(\.name)))
+    }
 
     /// Every zone's Deployments (with their HPAs), read from the caches once per reconcile. Their
     /// Ready replicas are counted on `readyNodes` (`servingReplicas`); nil leaves them uncounted,

@@ -426,3 +426,33 @@ import Testing
         #expect(caches.servingReplicas(of: web, readyNodes: readyNodes) == 4)
     }
 }
+
+/// The reconciler's reading of the world from its caches.
+@Suite struct ZonePlanWorldTests {
+    func decoded<T: Decodable>(_ type: T.Type, _ json: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(json.utf8)) }
+
+    /// Of a Deployment's surge, only what its ledger holds for cordoned nodes stands in for pods
+    /// that are away; a surge still held for a node already back in service needs room of its own.
+    @Test func onlyTheSurgeForCordonedNodesIsToldApart() throws {
+        let caches = ZonePlanCaches(plans: Store(), deployments: Store(), autoscalers: Store(), namespaces: Store(), nodes: Store(), daemonSets: Store(),
+                                    pods: Store(indexers: CachedPod.indexers), replicaSets: Store(indexers: Indexers.standard()))
+        let reconciler = ZonePlanReconciler(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1")), caches: caches,
+                                            events: EventRecorder(client: KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:1"))))
+        func node(_ name: String, cordoned: Bool, ready: Bool) throws -> Node {
+            try decoded(Node.self, #"{"metadata": {"name": "\#(name)"}, "spec": {"unschedulable": \#(cordoned)}, "status": {"conditions": [{"type": "Ready", "status": "\#(ready ? "True" : "False")"}]}}"#)
+        }
+        // n1 is back in service, n2 is being drained, n3 is cordoned and rebooting.
+        let nodes = [try node("n1", cordoned: false, ready: true), try node("n2", cordoned: true, ready: true), try node("n3", cordoned: true, ready: false)]
+        let ledger = #"{\"nightly/n1\": 1, \"nightly/n2\": 2, \"nightly/n3\": 4}"#
+        caches.deployments.apply(.restarted([try decoded(Deployment.self, #"""
+            {"metadata": {"name": "web", "namespace": "shop", "uid": "u1", "labels": {"app": "web"}, "annotations": {"foresight.dev/surge": "\#(ledger)"}},
+             "spec": {"replicas": 10, "template": {"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m"}}}]}}}}
+            """#)]))
+        let spec = try decoded(ZonePlan.Spec.self, #"{"zones": [{"name": "web", "priority": 1, "workloads": {"selector": {"matchLabels": {"app": "web"}}}}]}"#)
+        let web = try #require(reconciler.workloadsByZone(spec, nodes: nodes)["web"]?.first)
+        #expect(web.surge == 7 && web.replicas == 3, "the ledger's whole surge is above the zone's own replicas")
+        #expect(web.surgeForCordonedNodes == 6, "n2's and n3's surges stand in for their pods; n1's does not: \(web.surgeForCordonedNodes)")
+        let noneCordoned = try #require(reconciler.workloadsByZone(spec, nodes: [try node("n1", cordoned: false, ready: true)])["web"]?.first)
+        #expect(noneCordoned.surgeForCordonedNodes == 0)
+    }
+}
