@@ -112,7 +112,8 @@ public struct ObservationCalendar: Sendable, Equatable {
 }
 
 extension Int64 {
-    func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : (self - d + 1) / d }
+    /// Division rounded down (toward minus infinity), as a grid position needs before 1970.
+    public func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : (self - d + 1) / d }
 }
 
 /// What was done to a history to make it a regular series, so that nothing is silent.

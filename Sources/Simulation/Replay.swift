@@ -88,23 +88,10 @@ public struct Replay: Sendable {
     public var scenario: Scenario
     public init(scenario: Scenario) { self.scenario = scenario }
 
-    /// Load of zone `z` at `t`: the trace's value at the last row at or before `t`, zero where the
-    /// trace has a gap longer than its step (a closed call centre, a night without data).
-    struct LoadCursor {
-        let series: TimeSeries
-        let step: Int64
-        var i = 0
-        mutating func value(at t: Int64) -> Double {
-            while i + 1 < series.count && series.times[i + 1] <= t { i += 1 }
-            guard series.times[i] <= t, t - series.times[i] < step else { return 0 }
-            return max(0, series.values[i])
-        }
-    }
-
     public func run(_ policy: Policy) -> PolicyRun {
         let s = scenario
         let zoneCount = s.zones.count
-        var cursors = s.zones.map { LoadCursor(series: $0.load, step: Scenario.typicalStep($0.load)) }
+        var cursors = s.zones.map { LoadCursor(series: $0.load, step: Scenario.typicalStep($0.load), calendar: $0.calendar) }
         let start = Double(s.start)
         let tick = Double(s.tick)
 

@@ -11,8 +11,12 @@ public struct Scenario: Sendable {
     public struct Zone: Sendable {
         public var name: String
         public var priority: Int
-        /// The zone's load over time (the trace, times its `scale`).
+        /// The zone's load over time (the trace, times its `scale`; in time order, rows of the
+        /// same time averaged, rows without a number left out).
         public var load: TimeSeries
+        /// The times the trace observes (`ObservationCalendar.infer`): where it has no row at
+        /// such a time, its data is missing; at any other time there is no load.
+        public var calendar: ObservationCalendar
         public var traceSource: String
         /// Load one ready replica serves.
         public var perReplica: Double
@@ -124,7 +128,10 @@ extension Scenario {
                 do { series = try CSVSeriesReader.read(file: path) } catch { throw r.fail(traceNode, "\(at).trace: \(error)") }
                 traceCache[tracePath] = series
             }
-            guard series.count >= 2 else { throw r.fail(traceNode, "\(at).trace has \(series.count) rows; a replay needs a history") }
+            series = Self.inTimeOrder(series)
+            guard series.count >= 3 else { throw r.fail(traceNode, "\(at).trace has \(series.count) rows with a value; a replay needs a history") }
+            let calendar: ObservationCalendar
+            do { calendar = try ObservationCalendar.infer(times: series.times) } catch { throw r.fail(traceNode, "\(at).trace: \(error)") }
             let scale = try item["scale"].map { try r.number($0, "\(at).scale", in: 0...1e9) } ?? 1
             if scale != 1 { series.values = series.values.map { $0 * scale } }
             let perReplica = try r.number(r.required(item, "perReplica", in: at), "\(at).perReplica", in: 1e-9...1e12)
@@ -139,7 +146,7 @@ extension Scenario {
                 throw r.fail(item["buffer"]!, "\(at).buffer \"\(buffer)\" must be a percentage (20%) or a replica count")
             }
             zones.append(Zone(name: zoneName, priority: try item["priority"].map { try r.integer($0, "\(at).priority", in: -1_000_000...1_000_000) } ?? 0,
-                              load: series, traceSource: tracePath, perReplica: perReplica, cpuMillisPerReplica: cpuPerReplica,
+                              load: series, calendar: calendar, traceSource: tracePath, perReplica: perReplica, cpuMillisPerReplica: cpuPerReplica,
                               podStartDelay: Double(try item["podStartDelay"].map { try r.duration($0, "\(at).podStartDelay") } ?? 60),
                               minReplicas: minReplicas, maxReplicas: maxReplicas,
                               targetUtilization: try item["targetUtilization"].map { try r.number($0, "\(at).targetUtilization", in: 0.05...1) } ?? 0.8,
@@ -187,6 +194,16 @@ extension Scenario {
             end = traceEnd
         }
         guard end > start else { throw r.fail(root, "the traces end (\(TimestampParser.format(traceEnd))) before the replay starts (\(TimestampParser.format(start)))") }
+        // Missing data is filled by a straight line (`LoadCursor`) for up to a day; through a
+        // longer gap the replay would be scored on load nobody recorded.
+        for (i, z) in zones.enumerated() {
+            let step = Self.typicalStep(z.load)
+            if let gap = LoadCursor.missingStretches(z.load, step: step, calendar: z.calendar, from: start, to: end)
+                .first(where: { Int64($0.missingSteps) * step > Self.longestFilledGap }) {
+                throw r.fail(items[i]["trace"]!, "zones[\(i)].trace \(z.traceSource) has no data from \(TimestampParser.format(gap.after)) to \(TimestampParser.format(gap.before)) "
+                             + "(\(DurationParser.format(Int64(gap.missingSteps) * step)) of times it otherwise observes), inside the replay; gaps of up to \(DurationParser.format(Self.longestFilledGap)) are filled by interpolation: choose start and days around it")
+            }
+        }
 
         if let u = root["updateWindow"] {
             try r.mapping(u, "updateWindow", keys: Self.updateKeys)
@@ -215,6 +232,22 @@ extension Scenario {
         } else {
             update = nil
         }
+    }
+
+    /// The longest stretch of missing data (absent rows at times a trace observes) a replay fills.
+    static let longestFilledGap: Int64 = 86400
+
+    /// The trace in time order, rows of the same time averaged (as the forecasting engine merges
+    /// them), rows whose value is not a number left out (missing data).
+    static func inTimeOrder(_ s: TimeSeries) -> TimeSeries {
+        let order = s.times.indices.filter { s.values[$0].isFinite }.sorted { (s.times[$0], $0) < (s.times[$1], $1) }
+        var times: [Int64] = [], values: [Double] = [], counts: [Int] = []
+        for k in order {
+            if times.last == s.times[k] { values[values.count - 1] += s.values[k]; counts[counts.count - 1] += 1 } else {
+                times.append(s.times[k]); values.append(s.values[k]); counts.append(1)
+            }
+        }
+        return TimeSeries(times: times, values: zip(values, counts).map { $0 / Double($1) })
     }
 
     /// The most common gap between consecutive rows (the trace's step; gaps such as nights are longer).

@@ -227,6 +227,64 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     }
 }
 
+/// What a trace's absent rows mean to the replay's load.
+@Suite struct TraceGapTests {
+    let pool = """
+    nodePool: {initialNodes: 2, minNodes: 1, maxNodes: 4, cpuPerNode: "1"}
+    zones: [{name: z, trace: t, perReplica: 10, cpuPerReplica: 500m, minReplicas: 1, maxReplicas: 10, targetUtilization: 1}]
+    """
+
+    func loads(_ s: Scenario, at times: [String]) -> [Double] {
+        let z = s.zones[0]
+        var cursor = LoadCursor(series: z.load, step: Scenario.typicalStep(z.load), calendar: z.calendar)
+        return times.map { cursor.value(at: TimestampParser.parse($0)!) }
+    }
+
+    /// Rows absent at times the trace observes are missing data: the load runs straight between
+    /// the rows around the gap, and the replay serves it; it did not drop to nothing for the hour.
+    @Test func anHourMissingFromATraceIsFilledNotTakenAsNoLoad() throws {
+        // 2026-01-06 10:00–10:59 absent; 20 before it, 40 from 11:00.
+        let whole = minutes(days: 3) { m in m < 1440 + 660 ? 20 : 40 }
+        let gap = (1440 + 600)..<(1440 + 660)
+        let keep = whole.times.indices.filter { !gap.contains($0) }
+        let trace = TimeSeries(times: keep.map { whole.times[$0] }, values: keep.map { whole.values[$0] })
+        let s = try oneDayReplay(pool, trace: trace)
+        let v = loads(s, at: ["2026-01-06 09:59:00", "2026-01-06 10:00:00", "2026-01-06 10:30:00", "2026-01-06 10:59:00", "2026-01-06 11:00:00"])
+        #expect(v[0] == 20 && v[4] == 40)
+        #expect(abs(v[1] - (20 + 20.0 / 61)) < 1e-9 && abs(v[2] - (20 + 20.0 * 31 / 61)) < 1e-9 && abs(v[3] - (20 + 20.0 * 60 / 61)) < 1e-9, "\(v)")
+        // On a steady load with the same hour missing, reactive sizing keeps the replicas through
+        // the gap, and none of the load is unserved when the rows come back. Read as an hour
+        // without load, the gap had it scale down and fall short afterwards.
+        let steady = TimeSeries(times: trace.times, values: trace.times.map { _ in 35 })
+        let run = Replay(scenario: try oneDayReplay(pool, trace: steady)).run(.reactive)
+        #expect(run.figures.unservedMinutes == 0, "\(run.figures.unservedMinutes) minutes unserved")
+        #expect(abs(run.figures.replicaHours - 4 * 24) < 0.1, "four replicas all day: \(run.figures.replicaHours)")
+    }
+
+    /// Times the trace never observes (business hours only: nothing from 21:00 to 07:00 on any
+    /// day) have no load; a missing row inside the hours it keeps is still filled.
+    @Test func timesATraceNeverObservesHaveNoLoad() throws {
+        let hours = minutes(days: 4) { _ in 30 }
+        let keep = hours.times.indices.filter { i in
+            let minuteOfDay = i % 1440
+            return minuteOfDay >= 420 && minuteOfDay < 1260 && !(i >= 2 * 1440 + 720 && i < 2 * 1440 + 725)  // 2026-01-07 12:00–12:04 absent
+        }
+        let trace = TimeSeries(times: keep.map { hours.times[$0] }, values: keep.map { i in 10 + Double(i % 1440) / 100 })
+        let s = try scenario(pool + "\nstart: \"2026-01-07 00:00:00\"\ndays: 1\nhistory: 1d\nseasons: [1d]", trace: trace)
+        #expect(s.zones[0].calendar.stepsPerDay == 840, "fourteen hours a day of one-minute steps")
+        let v = loads(s, at: ["2026-01-07 06:59:00", "2026-01-07 07:00:00", "2026-01-07 12:02:00", "2026-01-07 20:59:00", "2026-01-07 23:00:00"])
+        #expect(v[0] == 0 && v[4] == 0, "closed: \(v)")
+        #expect(v[1] == 14.2 && v[3] == 10 + 1259.0 / 100)
+        #expect(abs(v[2] - (10 + 719.0 / 100 + (725.0 - 719) / 100 * 3 / 6)) < 1e-9, "filled between 11:59 and 12:05: \(v[2])")
+    }
+
+    /// Rows of the same time are averaged, as the forecasting engine merges them, whatever their order.
+    @Test func rowsOfTheSameTimeAreAveraged() {
+        let merged = Scenario.inTimeOrder(TimeSeries(times: [120, 60, 60, 180, 0], values: [3, 1, 2, .nan, 7]))
+        #expect(merged.times == [0, 60, 120] && merged.values == [7, 1.5, 3])
+    }
+}
+
 @Suite(.offThePool) struct ScenarioErrorTests {
     func problem(_ yaml: String, trace: TimeSeries = minutes(days: 3) { _ in 1 }) -> String {
         do { _ = try scenario(yaml, trace: trace); return "" } catch { return "\(error)" }
@@ -248,6 +306,12 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(problem(base + "\nstart: \"2026-01-05 06:00:00\"").contains("of history is needed"))
         #expect(problem(base.replacingOccurrences(of: "nodePool: {maxNodes: 3, cpuPerNode: \"1\"}\n", with: "")).contains("nodePool is missing"))
         #expect(problem(base + "\ndays: 30").contains("past the traces' end"))
+        // More than a day of missing data inside the replay: the load there was never recorded.
+        let holed = minutes(days: 4) { _ in 5 }
+        let kept = holed.times.indices.filter { $0 < 1440 + 600 || $0 >= 2 * 1440 + 700 }
+        let long = problem(base + "\nstart: \"2026-01-06 00:00:00\"\ndays: 2", trace: TimeSeries(times: kept.map { holed.times[$0] }, values: kept.map { holed.values[$0] }))
+        #expect(long.contains("zones[0].trace t has no data from 2026-01-06 09:59:00 to 2026-01-07 11:40:00") && long.contains("interpolation"), "\(long)")
+        #expect(problem(base + "\nstart: \"2026-01-05 06:00:00\"", trace: TimeSeries(times: [0, 0, 0], values: [1, 2, 3])).contains("zones[0].trace"))
         // A trace file that is not a CSV of timestamp,value rows.
         let dir = NSTemporaryDirectory() + "sim-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
