@@ -278,6 +278,50 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
         #expect(abs(v[2] - (10 + 719.0 / 100 + (725.0 - 719) / 100 * 3 / 6)) < 1e-9, "filled between 11:59 and 12:05: \(v[2])")
     }
 
+    /// Random five-minute traces of a week with random holes (single steps, runs of up to three
+    /// hours), read minute by minute: at a row's step the load is the row's value; in a hole, at a
+    /// step the trace's calendar observes, it lies between the values of the rows around it and,
+    /// where every step of the day is observed, moves by equal amounts per step; at a step the
+    /// calendar does not observe (a slot of the day absent on every day) there is none.
+    @Test func filledLoadStaysBetweenTheRowsAroundAGap() {
+        var rng = SplitMix(seed: 20261207)
+        let t0 = TimestampParser.parse("2026-01-05 00:00:00")!
+        var filled = 0, closed = 0, continuous = 0
+        for round in 0..<30 {
+            var times: [Int64] = [], values: [Double] = []
+            var k = 0
+            while k < 7 * 288 {
+                if k > 0, rng.next(12) == 0 { k += 1 + rng.next(rng.next(4) == 0 ? 36 : 2); continue }
+                times.append(t0 + Int64(k) * 300); values.append(Double(rng.next(1000)) / 10)
+                k += 1
+            }
+            let series = TimeSeries(times: times, values: values)
+            guard let calendar = try? ObservationCalendar.infer(times: times) else { Issue.record("round \(round): no calendar"); continue }
+            var cursor = LoadCursor(series: series, step: 300, calendar: calendar)
+            if calendar.isContinuous { continuous += 1 }
+            var i = 0
+            for t in stride(from: times[0], to: times.last!, by: 60) {
+                while times[i + 1] <= t { i += 1 }
+                let v = cursor.value(at: t)
+                if t - times[i] < 300 {
+                    #expect(v == values[i], "round \(round) at \(t)")
+                } else if calendar.position(of: t - (t - t0) % 300) == nil {
+                    #expect(v == 0, "round \(round) at \(t): a step the trace never observes")
+                    closed += 1
+                } else {
+                    let low = min(values[i], values[i + 1]), high = max(values[i], values[i + 1])
+                    #expect(v >= low - 1e-9 && v <= high + 1e-9, "round \(round) at \(t): \(v) outside \(low)…\(high)")
+                    if calendar.isContinuous {
+                        let steps = Double((times[i + 1] - times[i]) / 300), done = Double((t - times[i]) / 300)
+                        #expect(abs(v - (values[i] + (values[i + 1] - values[i]) * done / steps)) < 1e-9, "round \(round) at \(t)")
+                    }
+                    filled += 1
+                }
+            }
+        }
+        #expect(filled > 10_000 && continuous > 10, "holes were read: \(filled) minutes filled, \(closed) closed, \(continuous) of 30 traces continuous")
+    }
+
     /// Rows of the same time are averaged, as the forecasting engine merges them, whatever their order.
     @Test func rowsOfTheSameTimeAreAveraged() {
         let merged = Scenario.inTimeOrder(TimeSeries(times: [120, 60, 60, 180, 0], values: [3, 1, 2, .nan, 7]))
