@@ -44,12 +44,17 @@ public enum SimulationPicture {
                 out += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"#a6dba0\" opacity=\"0.5\"/>\n"
             }
         }
-        // Load, then each policy's capacity.
+        // Load, then each policy's capacity; at most about 2,000 points a line (a finer timeline,
+        // kept for `--timeline`, is thinned).
+        func thinned(_ timeline: [TimelineSample]) -> [TimelineSample] {
+            let every = max(1, timeline.count / 2000)
+            return every == 1 ? timeline : Swift.stride(from: 0, to: timeline.count, by: every).map { timeline[$0] }
+        }
         if let first = runs.first?.1.timeline {
-            out += polyline(first.map { (x(Double($0.time)), y($0.load)) }, colour: "black", width: 1.2)
+            out += polyline(thinned(first).map { (x(Double($0.time)), y($0.load)) }, colour: "black", width: 1.2)
         }
         for (name, run) in runs {
-            out += polyline(run.timeline.map { (x(Double($0.time)), y($0.capacity)) }, colour: colours[name] ?? "#333", width: 1, opacity: 0.8)
+            out += polyline(thinned(run.timeline).map { (x(Double($0.time)), y($0.capacity)) }, colour: colours[name] ?? "#333", width: 1, opacity: 0.8)
         }
         // Axes and legend.
         out += "<line x1=\"\(left)\" y1=\"\(top + plotHeight)\" x2=\"\(width - right)\" y2=\"\(top + plotHeight)\" stroke=\"#333\"/>\n"

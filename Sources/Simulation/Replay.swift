@@ -59,12 +59,17 @@ public struct ZoneFigures: Sendable, Codable, Equatable {
 }
 
 /// One sample of a policy's run, for the picture.
+/// One moment of a replay: the load and ready capacity of all zones (in load units), the nodes,
+/// and each zone's load, Ready replicas and the replicas the policy wanted (in scenario order).
 public struct TimelineSample: Sendable {
     public var time: Int64
     public var load: Double
     public var capacity: Double
     public var nodes: Int
     public var nodesOut: Int
+    public var zoneLoad: [Double]
+    public var zoneReady: [Int]
+    public var zoneDesired: [Int]
 }
 
 public struct PolicyRun: Sendable {
@@ -86,7 +91,12 @@ public struct ForecastBand: Sendable {
 /// Replays a scenario under each policy, in virtual time; the same scenario gives the same figures.
 public struct Replay: Sendable {
     public var scenario: Scenario
-    public init(scenario: Scenario) { self.scenario = scenario }
+    /// Seconds between the timeline's samples; nil: about 2,000 over the replay (a picture's worth).
+    public var timelineEvery: Int64?
+    public init(scenario: Scenario, timelineEvery: Int64? = nil) {
+        self.scenario = scenario
+        self.timelineEvery = timelineEvery
+    }
 
     public func run(_ policy: Policy) -> PolicyRun {
         let s = scenario
@@ -119,7 +129,7 @@ public struct Replay: Sendable {
         var zoneLoad = [Double](repeating: 0, count: zoneCount), zoneUnserved = zoneLoad, zoneUnservedMinutes = zoneLoad
         var sawWindow = false
         var timeline: [TimelineSample] = []
-        let sampleEvery = max(1, Int((Double(s.end - s.start) / tick / 2000).rounded(.up)))
+        let sampleEvery = timelineEvery.map { max(1, Int((Double($0) / tick).rounded())) } ?? max(1, Int((Double(s.end - s.start) / tick / 2000).rounded(.up)))
         var tickIndex = 0
         // The window occurrences of the replay, once (cron evaluated per occurrence, not per step).
         let windows = s.update?.schedule.occurrences(from: Date(timeIntervalSince1970: start), to: Date(timeIntervalSince1970: Double(s.end))) ?? []
@@ -211,7 +221,8 @@ public struct Replay: Sendable {
             cluster.account(dt: tick, now: now)
             if tickIndex % sampleEvery == 0 {
                 timeline.append(TimelineSample(time: t, load: served, capacity: capacity, nodes: cluster.nodeCount,
-                                               nodesOut: cluster.nodes.values.filter { $0.outUntil != nil }.count))
+                                               nodesOut: cluster.nodes.values.filter { $0.outUntil != nil }.count,
+                                               zoneLoad: loads, zoneReady: after.ready, zoneDesired: desired))
             }
             tickIndex += 1
             t += s.tick

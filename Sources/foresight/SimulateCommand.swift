@@ -21,6 +21,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Only these policies (foresight, reactive, predictive-aws, kured, static); repeat for several.") var policy: [String] = []
     @Option(help: "Write a picture of the replay to this SVG file.") var svg: String?
     @Option(help: "Write the picture as PNG too (needs rsvg-convert, Debian package librsvg2-bin).") var png: String?
+    @Option(help: "Write every minute of the replay, per policy and zone, to this CSV file (load, ready capacity, nodes, Ready and wanted replicas).") var timeline: String?
 
     enum SimulateFormat: String, ExpressibleByArgument { case table, json }
 
@@ -47,7 +48,7 @@ struct SimulateCommand: ParsableCommand {
         }
         let policies = policy.isEmpty ? Policy.allCases : policy.compactMap(Policy.init(rawValue:))
         let started = Date()
-        let replay = Replay(scenario: loaded)
+        let replay = Replay(scenario: loaded, timelineEvery: timeline == nil ? nil : loaded.tick)
         let runs = policies.map { replay.run($0) }
         let seconds = Date().timeIntervalSince(started)
         if svg != nil || png != nil {
@@ -63,6 +64,10 @@ struct SimulateCommand: ParsableCommand {
                     guard r.status == 0 else { throw CommandFailure("rsvg-convert failed: \(String(decoding: r.errorOutput.suffix(300), as: UTF8.self))") }
                 }
             }
+        }
+        if let timeline {
+            let csv = TimelineCSV.render(scenario: loaded, runs: zip(policies, runs).map { ($0.rawValue, $1) })
+            try Self.writeWhole(timeline) { try csv.write(toFile: $0, atomically: false, encoding: .utf8) }
         }
         let hours = Double(loaded.end - loaded.start) / 3600
         switch format {

@@ -329,6 +329,35 @@ func minutes(days: Int, _ f: (Int) -> Double) -> TimeSeries {
     }
 }
 
+/// The replay's timeline, sampled every minute when asked, and as CSV.
+@Suite struct TimelineTests {
+    /// The load steps from 5 to 35 at 12:00 (the reactive test above): a sample every minute, each
+    /// zone's load, Ready and wanted replicas in it, and the CSV's rows agree with the samples.
+    @Test func everyMinuteOfAReplayAsCSV() throws {
+        let s = try scenario("""
+        nodePool: {initialNodes: 1, minNodes: 1, maxNodes: 4, cpuPerNode: "1", provisioningDelay: 10m}
+        zones: [{name: "api, v2", trace: t, perReplica: 10, cpuPerReplica: 500m, podStartDelay: 1m, minReplicas: 1, maxReplicas: 10, targetUtilization: 1}]
+        start: "2026-01-06 00:00:00"
+        days: 1
+        history: 1d
+        """, trace: minutes(days: 3) { m in m % 1440 >= 720 && m % 1440 < 1080 ? 35 : 5 })
+        let run = Replay(scenario: s, timelineEvery: 60).run(.reactive)
+        #expect(run.timeline.count == 1440)
+        #expect(zip(run.timeline, run.timeline.dropFirst()).allSatisfy { $1.time - $0.time == 60 })
+        let noon = try #require(run.timeline.first { $0.time == TimestampParser.parse("2026-01-06 12:00:00")! })
+        #expect(noon.zoneLoad == [35] && noon.load == 35 && noon.zoneReady[0] < 4, "short at noon: \(noon.zoneReady)")
+        let evening = try #require(run.timeline.first { $0.time == TimestampParser.parse("2026-01-06 13:00:00")! })
+        #expect(evening.zoneReady == [4] && evening.zoneDesired == [4] && evening.capacity == 40)
+        #expect(Replay(scenario: s, timelineEvery: 600).run(.reactive).timeline.count == 144)
+
+        let csv = TimelineCSV.render(scenario: s, runs: [("reactive", run)]).split(separator: "\n").map(String.init)
+        #expect(csv.count == 1441)
+        #expect(csv[0] == #"time,policy,load,capacity,nodes,nodes_out,"api, v2 load","api, v2 ready","api, v2 desired""#)
+        #expect(csv[1 + 13 * 60] == "2026-01-06 13:00:00,reactive,35,40,\(evening.nodes),0,35,4,4")
+        #expect(TimelineCSV.number(2.5) == "2.5" && TimelineCSV.number(1 / 3) == "0.3333" && TimelineCSV.number(-0.00001) == "0")
+    }
+}
+
 @Suite(.offThePool) struct ScenarioErrorTests {
     func problem(_ yaml: String, trace: TimeSeries = minutes(days: 3) { _ in 1 }) -> String {
         do { _ = try scenario(yaml, trace: trace); return "" } catch { return "\(error)" }
