@@ -29,6 +29,7 @@ struct SimulateCommand: ParsableCommand {
         if png != nil && !FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert") {
             throw ValidationError("--png needs rsvg-convert (apt-get install librsvg2-bin); --svg needs nothing")
         }
+        for (option, path) in [("--svg", svg), ("--png", png), ("--timeline", timeline)] { if let path { try Self.checkWritable(path, option: option) } }
         for p in policy where Policy(rawValue: p) == nil {
             throw ValidationError("--policy \(p): unknown (known: \(Policy.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -96,6 +97,19 @@ struct SimulateCommand: ParsableCommand {
         }
     }
 
+    /// Fails, with the operating system's reason (no such directory, permission denied), when
+    /// `path` cannot be written: checked before the replay, so a long one is not run for nothing.
+    static func checkWritable(_ path: String, option: String) throws {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            if errno == EEXIST { return }  // a leftover of an earlier run: the write replaces it
+            throw ValidationError("\(option) \(path): cannot write there: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(tmp)
+    }
+
     /// Writes `path` through a temporary file renamed into place; on failure nothing is left.
     static func writeWhole(_ path: String, _ write: (String) throws -> Void) throws {
         let tmp = path + ".tmp"
@@ -105,7 +119,7 @@ struct SimulateCommand: ParsableCommand {
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             if let e = error as? CommandFailure { throw e }
-            throw CommandFailure("cannot write \(path): \(error)")
+            throw CommandFailure("cannot write \(path): \((error as NSError).localizedDescription)")
         }
     }
 
