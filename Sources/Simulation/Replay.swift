@@ -58,7 +58,6 @@ public struct ZoneFigures: Sendable, Codable, Equatable {
     public var unservedMinutes: Double
 }
 
-/// One sample of a policy's run, for the picture.
 /// One moment of a replay: the load and ready capacity of all zones (in load units), the nodes,
 /// and each zone's load, Ready replicas and the replicas the policy wanted (in scenario order).
 public struct TimelineSample: Sendable {
