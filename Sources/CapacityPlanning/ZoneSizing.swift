@@ -18,6 +18,9 @@ public enum SizingBasis: String, Sendable, Equatable {
     case minimum = "Minimum"
     /// The zone's maximum capped it.
     case maximum = "Maximum"
+    /// Neither a forecast nor an observation of the load (its source is down or unreadable):
+    /// the zone keeps what it was last required, as an HPA without metrics keeps its replicas.
+    case held = "Held"
 }
 
 /// A zone's replica requirement before capacity is shared out.

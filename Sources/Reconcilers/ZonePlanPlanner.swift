@@ -218,11 +218,18 @@ public struct ZonePlanPlanner: Sendable {
                 degraded = String(format: "forecast MASE %.2f is above the plan's minimumAccuracy %.2f", o.accuracy.mase, maximumMASE)
             }
             if degraded != nil { peak = nil }  // reactive: the observed load alone
-            let requirement = rule.requirement(predictedPeak: peak, observedLoad: snap.observedLoad)
+            var requirement = rule.requirement(predictedPeak: peak, observedLoad: snap.observedLoad)
             // Without memory (a new plan), what runs now is taken as the last requirement, so a
             // restarted plan never sheds capacity before a full stabilisation window has passed.
             let running = snap.workloads.reduce(0) { $0 + $1.replicas }
             let previous = memory[name] ?? ZoneMemory(recommendations: [ScaleDownPolicy.Recommendation(time: t, replicas: running)], lastRequired: running)
+            // No forecast and no observation: nothing says the load fell, so the zone keeps its
+            // last requirement (an outage of the load's source must not step it down to its minimum).
+            if requirement.predictedReplicas == nil && requirement.observedReplicas == nil {
+                let held = min(max(previous.lastRequired ?? running, rule.minReplicas), rule.maxReplicas)
+                requirement = ZoneRequirement(replicas: held, basis: .held, predictedReplicas: nil, observedReplicas: nil)
+                degraded = (degraded ?? "no forecast") + "; no observation either: keeping \(held) replicas until one returns"
+            }
             let stabilised = scaleDown.decide(required: requirement.replicas, current: previous.lastRequired ?? running, now: t,
                                               history: previous.recommendations, lastScaleDown: previous.lastScaleDown)
             let mem = ZoneMemory(recommendations: stabilised.history, lastScaleDown: stabilised.scaledDown ? t : previous.lastScaleDown,

@@ -282,7 +282,7 @@ public struct ZonePlanReconciler: Sendable {
             entry.append(("requiredReplicas", .int(zone.required)))
             entry.append(("allocatedReplicas", .int(zone.allocated)))
             entry.append(("grantRatio", .double(rounded(zone.grantRatio))))
-            entry.append(("sizedBy", .string(zone.degraded != nil ? "Observed" : zone.requirement.basis.rawValue)))
+            entry.append(("sizedBy", .string(zone.degraded != nil && zone.requirement.basis != .held ? "Observed" : zone.requirement.basis.rawValue)))
             var messages: [String] = []
             if let b = zone.blocked { messages.append("not scaled: \(b)") }
             if let d = zone.degraded { messages.append("reactive sizing: \(d)") }

@@ -62,6 +62,33 @@ import Testing
         #expect(d2.zones[0].requirement.replicas == 2, "100 ÷ 50: sized by what is observed")
     }
 
+    /// With neither a forecast nor an observation (the load's source is down), nothing says the
+    /// load fell: the zone keeps what it has, as an HPA without metrics does, and says why. Once
+    /// an observation comes back, it is sized by it again.
+    @Test func aZoneWithNoSignalAtAllKeepsItsReplicas() {
+        let p = planner([zone("web", priority: 1, min: 2)])
+        var memory: [String: ZoneMemory] = [:]
+        let running = ZoneSnapshot(name: "web", outlook: outlook(peak: 1000), observedLoad: 900, forecastProblem: nil, workloads: [workload("a", replicas: 20)], blockers: [])
+        let first = p.plan(snapshots: [running], pool: nil, memory: memory, now: Date(timeIntervalSince1970: 0), seed: 1)
+        #expect(first.zones[0].required == 20)
+        memory["web"] = first.zones[0].memory
+        // The source goes down for two hours, far past the stabilisation window, reconciled every 30 s.
+        let dark = ZoneSnapshot(name: "web", outlook: nil, observedLoad: nil, forecastProblem: "prometheus: connection refused",
+                                workloads: [workload("a", replicas: 20)], blockers: [])
+        var last = first
+        for t in stride(from: 30.0, through: 7200, by: 30) {
+            last = p.plan(snapshots: [dark], pool: nil, memory: memory, now: Date(timeIntervalSince1970: t), seed: 1)
+            memory["web"] = last.zones[0].memory
+            if last.zones[0].required != 20 { break }
+        }
+        #expect(last.zones[0].required == 20, "no signal is no reason to shed replicas: \(last.zones[0].required)")
+        #expect(last.zones[0].requirement.basis == .held && last.zones[0].degraded?.contains("connection refused") == true)
+        // The load is observed again (the forecast still missing): sized by the observation, stepped down as usual.
+        let back = ZoneSnapshot(name: "web", outlook: nil, observedLoad: 100, forecastProblem: "no forecast", workloads: [workload("a", replicas: 20)], blockers: [])
+        let later = p.plan(snapshots: [back], pool: nil, memory: memory, now: Date(timeIntervalSince1970: 7230), seed: 1)
+        #expect(later.zones[0].requirement.replicas == 2 && later.zones[0].requirement.basis == .observed)
+    }
+
     @Test func blockedZonesAndZonesWithoutDeploymentsSayWhy() {
         let p = planner([zone("web", priority: 1), zone("empty", priority: 2)])
         let web = ZoneSnapshot(name: "web", outlook: outlook(peak: 100), observedLoad: 10, forecastProblem: nil, workloads: [workload("a", replicas: 1)],
