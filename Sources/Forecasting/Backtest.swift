@@ -208,6 +208,9 @@ public struct SweepWindow: Sendable, Codable, Equatable {
 }
 
 public struct SweepSummary: Sendable, Codable, Equatable {
+    /// How many times of day each window's forecasts were issued at (1: the protocol's own, the
+    /// start's time of day).
+    public var timesOfDay: Int
     public var windows: [SweepWindow]
     public var medianMASE: Double
     public var worstMASE: Double
@@ -225,27 +228,48 @@ public struct SweepSummary: Sendable, Codable, Equatable {
 extension Backtest {
     /// Runs the protocol (the engine's choice only) from `p.start`, then every `every` seconds,
     /// for as long as the history holds a whole window (train + origins × horizon).
-    public static func sweep(_ series: TimeSeries, protocol p: BacktestProtocol, every: Int64) throws -> SweepSummary {
+    ///
+    /// With `timesOfDay` above 1, each window is run that many times, its origins moved each time
+    /// by an equal share of the day's observed steps (training windows moving with them), and
+    /// scored over all its forecasts together. The protocol issues every forecast at the start's
+    /// time of day, while a controller updates its forecast at every observation; how hard a
+    /// forecast is depends on the time it is issued at (`benchmarks/forecast.md`, "The phase of the
+    /// day the forecast is issued at"). The coverage's margin then treats each day's forecasts,
+    /// at every time, as one observation, as they share that day's surprises.
+    public static func sweep(_ series: TimeSeries, protocol p: BacktestProtocol, every: Int64, timesOfDay: Int = 1) throws -> SweepSummary {
         guard every > 0 else { throw ForecastError(problem: "the sweep's spacing must be positive") }
+        guard timesOfDay >= 1 else { throw ForecastError(problem: "the times of day must be at least 1 (\(timesOfDay) given)") }
+        let calendar = try SeriesRepair.regularize(series).calendar
+        let day = try calendar.steps(forSeason: 86400)
+        guard timesOfDay <= day else {
+            throw ForecastError(problem: "\(timesOfDay) times of day is more than the \(day) observed steps of this history's day")
+        }
         let last = series.times.max() ?? p.start
         var windows: [SweepWindow] = []
         var start = p.start
-        while start + p.train + Int64(p.origins) * p.horizon <= last + p.horizon {
-            var q = p
-            q.start = start
+        sweeping: while start + p.train + Int64(p.origins) * p.horizon <= last + p.horizon {
             // A start that is not an observed time (a night, a weekend) moves to the next one.
             let i = series.index(atOrAfter: start)
-            guard i < series.count else { break }
-            q.start = series.times[i]
-            do {
-                if let auto = try run(series, protocol: q, autoOnly: true).last {
-                    windows.append(SweepWindow(start: TimestampParser.format(q.start), maseDay: auto.maseDay, coverage90: auto.coverage90,
-                                              coverage90Margin: auto.coverage90Margin, above95: auto.above95, atOrBelow90: auto.atOrBelow90, scaledPinball: auto.scaledPinball))
+            guard i < series.count, let first = calendar.position(of: series.times[i]) else { break }
+            var origins: [[OriginScore]] = []
+            for k in 0..<timesOfDay {
+                var q = p
+                q.start = calendar.time(at: first.index + k * day / timesOfDay)
+                do {
+                    if let auto = try run(series, protocol: q, autoOnly: true).last { origins.append(auto.origins) }
+                } catch let e as ForecastError where e.problem.contains("too short") {
+                    break sweeping  // the rest of the history cannot hold a window (gaps counted)
                 }
-            } catch let e as ForecastError where e.problem.contains("too short") {
-                break  // the rest of the history cannot hold a window (gaps counted)
             }
-            start += every
+            defer { start += every }
+            guard origins.count == timesOfDay else { continue }
+            let all = origins.flatMap { $0 }
+            func mean(_ score: KeyPath<OriginScore, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: score] } / Double(all.count) }
+            // Each day's coverage over its forecasts at every time of day: one observation per day.
+            let days = (0..<p.origins).map { d in origins.reduce(0) { $0 + $1[d].coverage90 } / Double(origins.count) }
+            windows.append(SweepWindow(start: TimestampParser.format(series.times[i]), maseDay: mean(\.maseDay), coverage90: mean(\.coverage90),
+                                      coverage90Margin: OriginSpread(days).margin90, above95: mean(\.above95), atOrBelow90: mean(\.atOrBelow90),
+                                      scaledPinball: mean(\.scaledPinball)))
         }
         guard !windows.isEmpty else { throw ForecastError(problem: "the history holds no whole window of the protocol") }
         func median(_ v: [Double]) -> Double {
@@ -253,7 +277,7 @@ extension Backtest {
             return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
         let mase = windows.map(\.maseDay), cover = windows.map(\.coverage90)
-        return SweepSummary(windows: windows, medianMASE: median(mase), worstMASE: mase.max()!, medianCoverage: median(cover),
+        return SweepSummary(timesOfDay: timesOfDay, windows: windows, medianMASE: median(mase), worstMASE: mase.max()!, medianCoverage: median(cover),
                             lowestCoverage: cover.min()!, highestCoverage: cover.max()!, medianPinball: median(windows.map(\.scaledPinball)),
                             medianAbove95: median(windows.map(\.above95)), medianAtOrBelow90: median(windows.map(\.atOrBelow90)),
                             lowestAtOrBelow90: windows.map(\.atOrBelow90).min()!)

@@ -122,6 +122,9 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Run the protocol (the engine's choice only) from the start and then every this long across the whole history (e.g. 4w), and report each window and the spread.")
     var sweep: String?
 
+    @Option(help: "With --sweep: issue each window's forecasts at this many times of day, spread evenly over the day's observed steps from the start's, and score them together (a controller forecasts at every time of day; the protocol only at the start's).")
+    var timesOfDay: Int = 1
+
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
@@ -132,6 +135,8 @@ struct BacktestCommand: ParsableCommand {
 
     func validate() throws {
         if origins < 1 { throw ValidationError("--origins must be at least 1") }
+        if timesOfDay < 1 { throw ValidationError("--times-of-day must be at least 1") }
+        if timesOfDay != 1 && sweep == nil { throw ValidationError("--times-of-day needs --sweep") }
         if format == .csv { throw ValidationError("--format csv is for forecast; use table or json") }
     }
 
@@ -147,12 +152,13 @@ struct BacktestCommand: ParsableCommand {
         let p = BacktestProtocol(seasons: try history.seasonSeconds(), start: startTime, train: try parseDuration(train, flag: "--train"),
                                  horizon: try parseDuration(horizon, flag: "--horizon"), origins: origins, holidays: history.holiday)
         if let sweep {
-            let summary = try Backtest.sweep(series, protocol: p, every: try parseDuration(sweep, flag: "--sweep"))
+            let summary = try Backtest.sweep(series, protocol: p, every: try parseDuration(sweep, flag: "--sweep"), timesOfDay: timesOfDay)
             switch format {
             case .json, .csv:
                 print(try NumberOutput.json(summary))
             case .table:
-                print("source: \(source); a window every \(sweep): \(origins) origins each, train \(train), horizon \(horizon); the engine's choice (auto)")
+                let times = timesOfDay == 1 ? "" : " at each of \(timesOfDay) times of day"
+                print("source: \(source); a window every \(sweep): \(origins) origins each\(times), train \(train), horizon \(horizon); the engine's choice (auto)")
                 print("window start          MASE_d  Cov90% (±90%)  >q95%  ≤q90%  pinball")
                 let c = NumberOutput.cell
                 for w in summary.windows {

@@ -374,6 +374,50 @@ func dailyShape(_ t: Int) -> Double { 100 + 30 * sin(2 * Double.pi * Double(t % 
         #expect(throws: ForecastError.self) { try Backtest.sweep(short, protocol: BacktestProtocol(seasons: [86400], start: short.times[0], train: 8 * 604800, horizon: 86400, origins: 20), every: 604800) }
     }
 
+    /// A sweep can issue each window's forecasts at several times of day, as a controller does:
+    /// the origins (and the training windows with them) moved by an equal share of the day's
+    /// observed steps, and every time's forecasts scored together. One time of day is the protocol.
+    @Test func aSweepAtSeveralTimesOfDayScoresEveryTimesForecastsTogether() throws {
+        let series = try CSVSeriesReader.read(file: "\(Self.data)/taylor.csv")
+        let p = BacktestProtocol(seasons: [86400, 604800], start: series.times[0], train: 8 * 604800, horizon: 86400, origins: 3)
+        let once = try Backtest.sweep(series, protocol: p, every: 604800)
+        let twice = try Backtest.sweep(series, protocol: p, every: 604800, timesOfDay: 2)
+        #expect(once.timesOfDay == 1 && twice.timesOfDay == 2)
+        #expect(once.windows.count == 4 && twice.windows.count == 4, "\(once.windows.map(\.start)) \(twice.windows.map(\.start))")
+        // The second time of day is noon: half of taylor's 48 half-hours after midnight.
+        var noon = p
+        noon.start = series.times[0] + 12 * 3600
+        let midnight = try Backtest.run(series, protocol: p, autoOnly: true)[0], midday = try Backtest.run(series, protocol: noon, autoOnly: true)[0]
+        let w = twice.windows[0]
+        #expect(w.start == once.windows[0].start)
+        #expect(abs(w.maseDay - (midnight.maseDay + midday.maseDay) / 2) < 1e-9)
+        #expect(abs(w.coverage90 - (midnight.coverage90 + midday.coverage90) / 2) < 1e-9)
+        #expect(abs(w.scaledPinball - (midnight.scaledPinball + midday.scaledPinball) / 2) < 1e-9)
+        #expect(abs(once.windows[0].coverage90 - midnight.coverage90) < 1e-9)
+        // The margin reads each day's forecasts, at every time, as one observation.
+        let days = zip(midnight.origins, midday.origins).map { ($0.coverage90 + $1.coverage90) / 2 }
+        #expect(w.coverage90Margin == OriginSpread(days).margin90)
+        #expect(throws: ForecastError.self) { try Backtest.sweep(series, protocol: p, every: 604800, timesOfDay: 49) }
+        #expect(throws: ForecastError.self) { try Backtest.sweep(series, protocol: p, every: 604800, timesOfDay: 0) }
+    }
+
+    /// Times of day are shares of the observed day: a call centre open 07:00–21:00 in 5-minute
+    /// steps (169 a day) is forecast from 07:00 and from 84 steps later, 14:00, never from its
+    /// closed night.
+    @Test func timesOfDayAreSharesOfTheObservedDay() throws {
+        let series = try CSVSeriesReader.read(file: "\(Self.data)/bank_calls.csv")
+        let start = try #require(TimestampParser.parse("2003-07-08 07:00"))
+        let p = BacktestProtocol(seasons: [86400, 604800], start: start, train: 8 * 604800, horizon: 86400, origins: 1)
+        let twice = try Backtest.sweep(series, protocol: p, every: 52 * 604800, timesOfDay: 2)
+        var afternoon = p
+        afternoon.start = try #require(TimestampParser.parse("2003-07-08 14:00"))
+        let morning = try Backtest.run(series, protocol: p, autoOnly: true)[0], later = try Backtest.run(series, protocol: afternoon, autoOnly: true)[0]
+        #expect(later.origins[0].origin.hasSuffix("14:00:00"), "\(later.origins[0].origin)")
+        #expect(twice.windows.count == 1)
+        #expect(abs(twice.windows[0].coverage90 - (morning.coverage90 + later.coverage90) / 2) < 1e-9)
+        #expect(abs(twice.windows[0].maseDay - (morning.maseDay + later.maseDay) / 2) < 1e-9)
+    }
+
     /// The margin is the normal approximation's half-width of the mean's 90 % interval, with
     /// each origin one observation: `1.645 × sd ÷ √n`, sd over n − 1.
     @Test func originSpreadGivesTheMeansNinetyPercentMargin() {
