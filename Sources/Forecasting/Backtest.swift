@@ -261,15 +261,16 @@ extension Backtest {
                     break sweeping  // the rest of the history cannot hold a window (gaps counted)
                 }
             }
-            defer { start += every }
-            guard origins.count == timesOfDay else { continue }
-            let all = origins.flatMap { $0 }
-            func mean(_ score: KeyPath<OriginScore, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: score] } / Double(all.count) }
-            // Each day's coverage over its forecasts at every time of day: one observation per day.
-            let days = (0..<p.origins).map { d in origins.reduce(0) { $0 + $1[d].coverage90 } / Double(origins.count) }
-            windows.append(SweepWindow(start: TimestampParser.format(series.times[i]), maseDay: mean(\.maseDay), coverage90: mean(\.coverage90),
-                                      coverage90Margin: OriginSpread(days).margin90, above95: mean(\.above95), atOrBelow90: mean(\.atOrBelow90),
-                                      scaledPinball: mean(\.scaledPinball)))
+            if origins.count == timesOfDay {
+                let all = origins.flatMap { $0 }
+                func mean(_ score: KeyPath<OriginScore, Double>) -> Double { all.reduce(0) { $0 + $1[keyPath: score] } / Double(all.count) }
+                // Each day's coverage over its forecasts at every time of day: one observation per day.
+                let days = (0..<p.origins).map { d in origins.reduce(0) { $0 + $1[d].coverage90 } / Double(origins.count) }
+                windows.append(SweepWindow(start: TimestampParser.format(series.times[i]), maseDay: mean(\.maseDay), coverage90: mean(\.coverage90),
+                                          coverage90Margin: OriginSpread(days).margin90, above95: mean(\.above95), atOrBelow90: mean(\.atOrBelow90),
+                                          scaledPinball: mean(\.scaledPinball)))
+            }
+            start += every
         }
         guard !windows.isEmpty else { throw ForecastError(problem: "the history holds no whole window of the protocol") }
         func median(_ v: [Double]) -> Double {
